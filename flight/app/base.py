@@ -1,0 +1,484 @@
+"""The app runtime: everything an onboard app gets for free by subclassing :class:`App`.
+
+An app declares a :class:`~flight.app.model.AppModel` and writes ``do_<command>`` handlers and a
+``housekeeping()`` method. The framework gives it one single-threaded main loop that
+
+* serves its commands (ROUTER) with argument checking, counters and failure events,
+* heartbeats on the monotonic clock, also while long work runs in :meth:`App.offload`,
+* publishes housekeeping telemetry on its period and checks channel limits,
+* follows the executive's shared state (the mode) by snapshot + sequenced updates,
+* restores its parameters from the checkpoint store and changes them by load → activate,
+* logs JSON lines with mission and wall time, and stops cleanly on SIGTERM,
+* exits when the executive that started it has gone.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import zmq
+
+import flight
+from flight.app.clock import MissionClock
+from flight.app.common import COMMON
+from flight.app.model import AppModel, Channel, InvalidValue, Severity, ValueType
+from flight.app.params import ParameterTable
+from flight.bus import (
+    BusCounters,
+    CommandClient,
+    CommandServer,
+    Envelope,
+    Outcome,
+    Publisher,
+    Reason,
+    Request,
+    RunDir,
+    Subscriber,
+)
+from flight.bus.clone import STATE_TOPIC, SharedStateReplica
+from flight.checkpoint import CheckpointStore
+
+EXECUTIVE = "executive"
+
+
+class CommandFailed(Exception):
+    """Raised by a handler to end its command FAILED with a reason code."""
+
+    def __init__(self, reason: Reason, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class AppContext:
+    """What the process that hosts an app knows when it starts it."""
+
+    name: str
+    run_dir: RunDir
+    settings: dict[str, Any] = field(default_factory=dict)  # the app's own config section
+    heartbeat_period_s: float = 0.5
+    housekeeping_period_s: float = 1.0
+    clock: MissionClock = field(default_factory=MissionClock)
+    supervised: bool = True  # started by an executive: exit if it goes away
+    log_to_stderr: bool = False
+
+
+Handler = Callable[[Envelope], None]
+
+
+class App:
+    """Base class of every onboard app; see the module docstring for what it provides."""
+
+    #: Identifier used in the dictionary and (later) to derive the app's APID.
+    app_id: ClassVar[int] = 0
+    version: ClassVar[str] = flight.__version__
+    model: ClassVar[AppModel] = AppModel()
+    #: The app's model with the framework's common entries first (set per subclass).
+    full_model: ClassVar[AppModel] = COMMON
+    #: Longest an offloaded piece of work may run before the app counts as hung.
+    work_timeout_s: ClassVar[float] = 60.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.full_model = cls.model.merged(COMMON)
+        missing = [c.name for c in cls.full_model.commands
+                   if not callable(getattr(cls, f"do_{c.name}", None))]
+        if missing:
+            raise TypeError(f"{cls.__name__} declares commands without do_ handlers: {missing}")
+
+    # ----------------------------------------------------------------- construction
+    def __init__(self, ctx: AppContext):
+        self.name = ctx.name
+        self.ctx = ctx
+        self.clock = ctx.clock
+        self.log = logging.getLogger(f"sunlit.{self.name}")
+        self.counters = BusCounters()
+        self.cmd_count = 0
+        self.cmd_error_count = 0
+        self.started_mono = time.monotonic()
+        self._stopping: str | None = None
+        self._channels = {ch.name: ch for ch in self.full_model.telemetry}
+        self._limit_state: dict[str, str] = {}
+        self._work: list[tuple[float, concurrent.futures.Future[Any], Callable[..., None]]] = []
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._handlers: list[tuple[str, Handler]] = []
+        self._fds: dict[int, Callable[[], None]] = {}
+        self._ctx = zmq.Context()
+        self.params = ParameterTable(self.full_model.parameters, self.checkpoint_store("params"))
+        self.shared = SharedStateReplica(self._shared_changed)
+
+    def checkpoint_store(self, name: str, generations: int = 3) -> CheckpointStore:
+        """A checkpoint store in this app's own state directory."""
+        return CheckpointStore(self.ctx.run_dir.state_dir / self.name, name,
+                               generations=generations)
+
+    # ----------------------------------------------------------------- hooks for apps
+    def on_start(self) -> None:
+        """Called once the bus is up and parameters are restored."""
+
+    def on_stop(self) -> None:
+        """Called on the way out (SIGTERM or a stop request)."""
+
+    def on_tick(self) -> None:
+        """Called once per heartbeat period for periodic work."""
+
+    def housekeeping(self) -> dict[str, Any]:
+        """Return this app's own channel values for the housekeeping packet."""
+        return {}
+
+    def check_parameters(self, table: dict[str, Any]) -> str | None:
+        """Whole-table check before activation; return a reason to refuse."""
+        return None
+
+    def on_parameters_changed(self, changes: dict[str, Any]) -> None:
+        """Called after a new parameter table became active."""
+
+    def on_mode_change(self, old: str | None, new: str) -> None:
+        """Called when the spacecraft mode changes (also on first learning it)."""
+
+    # ----------------------------------------------------------------- services for apps
+    @property
+    def mode(self) -> str:
+        """The spacecraft mode as last learned from the executive."""
+        return str(self.shared.values.get("mode", "BOOT"))
+
+    def emit(self, event: str, severity: Severity | None = None, **args: Any) -> None:
+        """Publish a declared event (``evt.<app>``) and log it."""
+        spec = self.full_model.event(event)
+        level = spec.severity if severity is None else severity
+        try:
+            text = spec.text.format(**args)
+        except (KeyError, IndexError, ValueError):
+            text = f"{spec.text} {args}"
+        self.publisher.publish(f"evt.{self.name}", {
+            "name": event, "severity": level.name, "text": text, "args": args})
+        self.log.log(_LOG_LEVELS[level], text, extra={"event": event})
+
+    def publish(self, topic: str, data: Any) -> None:
+        self.publisher.publish(topic, data)
+
+    def subscribe(self, prefix: str, handler: Handler) -> None:
+        """Call ``handler`` for every bus message whose topic starts with ``prefix``."""
+        self._handlers.append((prefix, handler))
+        if hasattr(self, "subscriber"):
+            self.subscriber.subscribe(prefix)
+
+    def watch_fd(self, fd: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` from the main loop whenever ``fd`` is readable."""
+        self._fds[fd] = callback
+        if hasattr(self, "_poller"):
+            self._poller.register(fd, zmq.POLLIN)
+
+    def unwatch_fd(self, fd: int) -> None:
+        self._fds.pop(fd, None)
+        if hasattr(self, "_poller"):
+            self._poller.unregister(fd)
+
+    def offload(self, fn: Callable[..., Any], *args: Any,
+                on_done: Callable[[concurrent.futures.Future[Any]], None]) -> None:
+        """Run ``fn(*args)`` on a worker thread; the main loop keeps heartbeating meanwhile.
+
+        ``on_done(future)`` is called back on the main loop. Work that runs longer than
+        ``work_timeout_s`` stops the heartbeats, so the executive treats the app as hung.
+        """
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, f"{self.name}-work")
+        self._work.append((time.monotonic(), self._pool.submit(fn, *args), on_done))
+
+    def command(self, app: str, name: str, timeout: float = 2.0, **args: Any) -> Any:
+        """Send a command to another app and wait for it; raise CommandFailed if it fails."""
+        client = self._clients.get(app)
+        if client is None:
+            client = CommandClient(self._ctx, self.ctx.run_dir.command_endpoint(app),
+                                   self.name, self.clock, counters=self.counters)
+            self._clients[app] = client
+        reply = client.call(name, args, timeout=timeout)
+        if not reply.ok:
+            raise CommandFailed(reply.reason, f"{app}.{name}: {reply.message}")
+        return reply.data
+
+    def request_stop(self, why: str) -> None:
+        self._stopping = why
+
+    # ----------------------------------------------------------------- the main loop
+    def run(self) -> int:
+        """Run until SIGTERM or a stop request; return the process exit status."""
+        self._open()
+        try:
+            self._started()
+            while self._stopping is None:
+                self._cycle()
+            self.emit("STOPPING", app=self.name, why=self._stopping)
+            self.on_stop()
+            return 0
+        finally:
+            self._close()
+
+    def _open(self) -> None:
+        rd = self.ctx.run_dir
+        self._clients: dict[str, CommandClient] = {}
+        self.publisher = Publisher(self._ctx, rd.pub_endpoint, self.name, self.clock,
+                                   counters=self.counters)
+        self.subscriber = Subscriber(self._ctx, rd.sub_endpoint,
+                                     [prefix for prefix, _ in self._handlers],
+                                     counters=self.counters)
+        self.server = CommandServer(self._ctx, rd.command_endpoint(self.name), self.name,
+                                    self.clock, self._validate, self._execute,
+                                    counters=self.counters)
+        self._wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_w = wake_w
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self._poller = zmq.Poller()
+        self._poller.register(self.server.socket, zmq.POLLIN)
+        self._poller.register(self.subscriber.socket, zmq.POLLIN)
+        self._poller.register(self._wake_r, zmq.POLLIN)
+        for fd in self._fds:
+            self._poller.register(fd, zmq.POLLIN)
+        self._ppid = os.getppid()
+
+    def _started(self) -> None:
+        if not self.owns_shared_state():
+            self.subscribe(STATE_TOPIC, self._state_update)
+            self._resync_shared_state()
+        report = self.params.restore()
+        for rejection in report.fallbacks:
+            self.emit("CHECKPOINT_FALLBACK", store=f"{self.name}/params",
+                      generation=rejection.generation, reason=rejection.reason,
+                      used=report.generation)
+        for why in report.dropped:
+            self.emit("PARAM_DROPPED", why=why)
+        now = time.monotonic()
+        self._next_hb = now
+        self._next_hk = now + self.ctx.housekeeping_period_s
+        self.on_start()
+        self.emit("STARTED", app=self.name, pid=os.getpid(), version=self.version)
+
+    def _cycle(self) -> None:
+        now = time.monotonic()
+        deadline = min(self._next_hb, self._next_hk)
+        if self._work:
+            deadline = min(deadline, now + 0.02)
+        ready = dict(self._poller.poll(max(0, int((deadline - now) * 1000) + 1)))
+        if self.server.socket in ready:
+            self.server.handle_ready()
+        if self.subscriber.socket in ready:
+            self._dispatch(self.subscriber.drain())
+        if self._wake_r in ready:
+            self._drain_wakeups()
+        for fd, callback in list(self._fds.items()):
+            if fd in ready:
+                callback()
+        self._reap_work()
+        now = time.monotonic()
+        if now >= self._next_hb:
+            self._next_hb = now + self.ctx.heartbeat_period_s
+            self._heartbeat()
+            self.on_tick()
+        if now >= self._next_hk:
+            self._next_hk += self.ctx.housekeeping_period_s
+            if self._next_hk < now:
+                self._next_hk = now + self.ctx.housekeeping_period_s
+            self._housekeeping()
+
+    def _close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        signal.set_wakeup_fd(-1)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        for client in self._clients.values():
+            client.close()
+        self.server.close()
+        self.subscriber.close()
+        self.publisher.close()
+        self._ctx.term()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stopping = signal.Signals(signum).name
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self._wake_r, 64):
+                pass
+        except BlockingIOError:
+            pass
+
+    # ----------------------------------------------------------------- heartbeat and work
+    def _heartbeat(self) -> None:
+        if self.ctx.supervised and os.getppid() != self._ppid:
+            self.request_stop("the executive went away")
+            return
+        busy = self._busy_seconds()
+        if busy > self.work_timeout_s:
+            self.log.error("work running for %.1f s: withholding heartbeat", busy)
+            return
+        self.publisher.publish(f"hb.{self.name}", {"pid": os.getpid(), "busy_s": busy})
+
+    def _busy_seconds(self) -> float:
+        if not self._work:
+            return 0.0
+        return time.monotonic() - min(started for started, _, _ in self._work)
+
+    def _reap_work(self) -> None:
+        if not self._work:
+            return
+        still = []
+        for item in self._work:
+            if item[1].done():
+                item[2](item[1])
+            else:
+                still.append(item)
+        self._work = still
+
+    # ----------------------------------------------------------------- housekeeping
+    def _housekeeping(self) -> None:
+        values = self._common_values()
+        try:
+            values.update(self.housekeeping())
+        except Exception:
+            self.log.exception("housekeeping() failed")
+        packet = {k: v for k, v in values.items() if k in self._channels}
+        self.publisher.publish(f"tlm.{self.name}", packet)
+        for name, value in packet.items():
+            self._check_limits(self._channels[name], value)
+
+    def _common_values(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "uptime_s": round(time.monotonic() - self.started_mono, 3),
+            "cmd_count": self.cmd_count,
+            "cmd_error_count": self.cmd_error_count,
+            "bus_rx_malformed": c.rx_malformed,
+            "bus_rx_oversized": c.rx_oversized,
+            "bus_rx_gaps": c.rx_gaps,
+            "bus_tx_dropped": c.tx_dropped,
+        }
+
+    def _check_limits(self, channel: Channel, value: Any) -> None:
+        if channel.limits is None:
+            return
+        items = value.items() if channel.type is ValueType.MAP and isinstance(value, dict) \
+            else [("", value)]
+        for key, item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            label = f"{channel.name}.{key}" if key else channel.name
+            state = channel.limits.state(item)
+            previous = self._limit_state.get(label, "nominal")
+            if state != previous:
+                self._limit_state[label] = state
+                self.emit("LIMIT", _LIMIT_SEVERITY[state], channel=label, value=item,
+                          state=state, previous=previous)
+
+    # ----------------------------------------------------------------- shared state
+    def owns_shared_state(self) -> bool:
+        """True for the executive, which serves the shared state instead of following it."""
+        return False
+
+    def _state_update(self, envelope: Envelope) -> None:
+        if not self.shared.on_update(envelope):
+            self._resync_shared_state()
+
+    def _resync_shared_state(self) -> None:
+        try:
+            snapshot = self.command(EXECUTIVE, "state_snapshot", timeout=1.0)
+        except CommandFailed as exc:
+            self.log.warning("no shared-state snapshot yet: %s", exc)
+            return
+        self.shared.apply_snapshot(snapshot)
+
+    def _shared_changed(self, key: str, old: Any, new: Any) -> None:
+        if key == "mode":
+            self.emit("MODE_CHANGED", Severity.DEBUG, old=old, new=new)
+            self.on_mode_change(old, str(new))
+
+    def _dispatch(self, envelopes: list[Envelope]) -> None:
+        for envelope in envelopes:
+            for prefix, handler in self._handlers:
+                if envelope.topic.startswith(prefix):
+                    try:
+                        handler(envelope)
+                    except Exception:
+                        self.log.exception("handler for %s failed", envelope.topic)
+
+    # ----------------------------------------------------------------- commands
+    def _validate(self, request: Request) -> Outcome | None:
+        command = self.full_model.command(request.name)
+        if command is None:
+            return self._refuse(request, Reason.UNKNOWN_COMMAND,
+                                f"{self.name} has no command {request.name!r}")
+        try:
+            command.bind(request.args)
+        except InvalidValue as exc:
+            return self._refuse(request, Reason.BAD_ARGUMENTS, str(exc))
+        return None
+
+    def _execute(self, request: Request) -> Outcome:
+        command = self.full_model.command(request.name)
+        assert command is not None  # _validate ran first
+        handler = getattr(self, f"do_{command.name}")
+        try:
+            data = handler(**command.bind(request.args))
+        except CommandFailed as exc:
+            return self._refuse(request, exc.reason, str(exc))
+        except InvalidValue as exc:
+            return self._refuse(request, Reason.BAD_ARGUMENTS, str(exc))
+        except Exception as exc:
+            self.log.exception("command %s failed", command.name)
+            return self._refuse(request, Reason.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
+        if command.name != "reset_counters":  # counters read zero right after a reset
+            self.cmd_count += 1
+        return Outcome.completed(data)
+
+    def _refuse(self, request: Request, reason: Reason, message: str) -> Outcome:
+        self.cmd_error_count += 1
+        self.emit("COMMAND_FAILED", cmd=request.name, src=request.src, reason=reason.name,
+                  msg=message)
+        return Outcome.failed(reason, message)
+
+    # ----------------------------------------------------------------- common commands
+    def do_noop(self) -> dict[str, Any]:
+        self.emit("NOOP", app=self.name, version=self.version)
+        return {"version": self.version}
+
+    def do_reset_counters(self) -> None:
+        self.cmd_count = 0
+        self.cmd_error_count = 0
+        self.counters.reset()
+        self.emit("COUNTERS_RESET")
+
+    def do_param_load(self, name: str, value: Any) -> dict[str, Any]:
+        checked = self.params.load(name, value)
+        self.emit("PARAM_STAGED", name=name, value=checked)
+        return {"name": name, "value": checked}
+
+    def do_param_activate(self) -> dict[str, Any]:
+        changes = self.params.activate(self.check_parameters)
+        self.emit("PARAM_ACTIVATED", changes=changes)
+        self.on_parameters_changed(changes)
+        return {"changes": changes}
+
+    def do_param_abort(self) -> None:
+        self.params.abort()
+
+    def do_param_report(self) -> dict[str, Any]:
+        return self.params.report()
+
+
+_LOG_LEVELS = {
+    Severity.DEBUG: logging.DEBUG,
+    Severity.INFO: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+    Severity.CRITICAL: logging.CRITICAL,
+}
+_LIMIT_SEVERITY = {"nominal": Severity.INFO, "yellow": Severity.WARNING, "red": Severity.ERROR}

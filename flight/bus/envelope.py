@@ -1,0 +1,81 @@
+"""The envelope every bus message travels in, and its bounded codec.
+
+A published message is two frames: the topic (``tlm.health``, ``evt.power``, ``hb.jobs``,
+``state.mode`` ...) and a msgpack array ``[src, seq, t, data]``:
+
+* ``src`` — the sending process's name, so a subscriber knows who spoke;
+* ``seq`` — a per-sender, per-topic counter starting at 1, so a subscriber sees gaps;
+* ``t``   — mission time in seconds at the moment of sending, so it sees staleness;
+* ``data`` — the body (a map for telemetry and events).
+
+An array rather than a map keeps the envelope to a few bytes and the hot path fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from flight.bus.limits import DEFAULT_LIMITS, DecodeLimits
+
+
+class DecodeError(ValueError):
+    """A message that could not be decoded; ``kind`` says which counter it belongs to."""
+
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One decoded bus message."""
+
+    topic: str
+    src: str
+    seq: int
+    t: float
+    data: Any = field(default=None)
+
+
+def pack(src: str, seq: int, t: float, data: Any) -> bytes:
+    """Encode the body of a published message."""
+    return msgpack.packb((src, seq, t, data), use_bin_type=True)
+
+
+def unpack_bounded(raw: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Any:
+    """Decode msgpack under ``limits``; raise :class:`DecodeError` on anything wrong."""
+    if len(raw) > limits.max_message_bytes:
+        raise DecodeError("oversized", f"{len(raw)} bytes > {limits.max_message_bytes}")
+    try:
+        return msgpack.unpackb(
+            raw,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=limits.max_str_len,
+            max_bin_len=limits.max_bin_len,
+            max_array_len=limits.max_array_len,
+            max_map_len=limits.max_map_len,
+            max_ext_len=limits.max_ext_len,
+        )
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise DecodeError("malformed", f"{type(exc).__name__}: {exc}") from None
+
+
+def decode(topic_frame: bytes, body: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Envelope:
+    """Decode one published message; raise :class:`DecodeError` if it is not a valid envelope."""
+    try:
+        topic = topic_frame.decode("ascii")
+    except UnicodeDecodeError:
+        raise DecodeError("malformed", "topic is not ASCII") from None
+    obj = unpack_bounded(body, limits)
+    if not isinstance(obj, (list, tuple)) or len(obj) != 4:
+        raise DecodeError("malformed", "envelope is not a 4-element array")
+    src, seq, t, data = obj
+    if not isinstance(src, str) or type(seq) is not int or not isinstance(t, (int, float)):
+        raise DecodeError("malformed", "envelope header has wrong types")
+    if isinstance(t, bool):
+        raise DecodeError("malformed", "envelope time is a bool")
+    return Envelope(topic, src, seq, float(t), data)

@@ -1,0 +1,134 @@
+"""Publishing and subscribing through the executive's proxy.
+
+Apps publish telemetry, events, heartbeats and shared-state updates to the proxy's XSUB side
+and subscribe from its XPUB side; nobody connects to anybody else directly, so an app can
+restart without its peers noticing more than a gap in sequence numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import zmq
+
+from flight.bus.counters import BusCounters
+from flight.bus.envelope import DecodeError, Envelope, decode, pack
+from flight.bus.limits import DEFAULT_LIMITS, DecodeLimits
+
+#: High-water mark for bus sockets: large enough to ride out a slow subscriber for a few
+#: seconds of telemetry, small enough to bound memory. Never 0 (unbounded).
+DEFAULT_HWM = 10_000
+#: How long a closing socket may keep trying to deliver queued messages.
+DEFAULT_LINGER_MS = 200
+
+Clock = Callable[[], float]
+
+
+class Publisher:
+    """Sends ``(topic, envelope)`` messages with per-topic sequence numbers."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context[Any],
+        endpoint: str,
+        src: str,
+        clock: Clock,
+        *,
+        hwm: int = DEFAULT_HWM,
+        counters: BusCounters | None = None,
+    ):
+        self.src = src
+        self._clock = clock
+        self._seq: dict[str, int] = {}
+        self.counters = counters if counters is not None else BusCounters()
+        self.socket = ctx.socket(zmq.PUB)
+        self.socket.setsockopt(zmq.SNDHWM, hwm)
+        self.socket.setsockopt(zmq.LINGER, DEFAULT_LINGER_MS)
+        self.socket.connect(endpoint)
+
+    def publish(self, topic: str, data: Any) -> int:
+        """Publish ``data`` on ``topic``; return its sequence number."""
+        seq = self._seq.get(topic, 0) + 1
+        self._seq[topic] = seq
+        body = pack(self.src, seq, self._clock(), data)
+        try:
+            self.socket.send_multipart((topic.encode("ascii"), body), flags=zmq.NOBLOCK)
+            self.counters.tx += 1
+        except zmq.Again:
+            self.counters.tx_dropped += 1
+        return seq
+
+    def close(self) -> None:
+        self.socket.close()
+
+
+class Subscriber:
+    """Receives envelopes for a set of topic prefixes, counting bad input and sequence gaps."""
+
+    def __init__(
+        self,
+        ctx: zmq.Context[Any],
+        endpoint: str,
+        topics: Iterable[str],
+        *,
+        hwm: int = DEFAULT_HWM,
+        limits: DecodeLimits = DEFAULT_LIMITS,
+        counters: BusCounters | None = None,
+    ):
+        self._limits = limits
+        self._last_seq: dict[tuple[str, str], int] = {}
+        self.counters = counters if counters is not None else BusCounters()
+        self.socket = ctx.socket(zmq.SUB)
+        self.socket.setsockopt(zmq.RCVHWM, hwm)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        for topic in topics:
+            self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+        self.socket.connect(endpoint)
+
+    def subscribe(self, topic: str) -> None:
+        self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
+
+    def recv(self, timeout_ms: int | None = None) -> Envelope | None:
+        """Return the next valid envelope, or None if none arrived within ``timeout_ms``."""
+        if timeout_ms is not None and not self.socket.poll(timeout_ms):
+            return None
+        while True:
+            envelope = self._accept(self.socket.recv_multipart())
+            if envelope is not None:
+                return envelope
+            if not self.socket.poll(0):
+                return None
+
+    def drain(self, limit: int = 1000) -> list[Envelope]:
+        """Return every envelope already queued (at most ``limit``), without blocking."""
+        out: list[Envelope] = []
+        for _ in range(limit):
+            try:
+                frames = self.socket.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            envelope = self._accept(frames)
+            if envelope is not None:
+                out.append(envelope)
+        return out
+
+    def _accept(self, frames: list[bytes]) -> Envelope | None:
+        if len(frames) != 2:
+            self.counters.rx_malformed += 1
+            return None
+        try:
+            envelope = decode(frames[0], frames[1], self._limits)
+        except DecodeError as exc:
+            self.counters.count_rejection(exc.kind)
+            return None
+        self.counters.rx += 1
+        key = (envelope.src, envelope.topic)
+        last = self._last_seq.get(key)
+        if last is not None and envelope.seq > last + 1:
+            self.counters.rx_gaps += envelope.seq - last - 1
+        self._last_seq[key] = envelope.seq
+        return envelope
+
+    def close(self) -> None:
+        self.socket.close()

@@ -1,0 +1,19 @@
+"""Onboard checkpoint store: atomic, verified, multi-generation persistence of app state."""
+
+from flight.checkpoint.store import (
+    HEADER_MAX,
+    MAGIC,
+    CheckpointStore,
+    GenerationInfo,
+    LoadResult,
+    Rejection,
+)
+
+__all__ = [
+    "HEADER_MAX",
+    "MAGIC",
+    "CheckpointStore",
+    "GenerationInfo",
+    "LoadResult",
+    "Rejection",
+]

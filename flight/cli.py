@@ -1,0 +1,198 @@
+"""``sunlit-flight``: run, inspect and stop the onboard stack, and print its dictionary."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import zmq
+
+from flight.app.base import AppContext
+from flight.app.clock import MissionClock
+from flight.app.logs import setup_logging
+from flight.bus import CommandClient, RunDir, RunDirError, default_run_dir
+from flight.config.errors import ConfigError
+from flight.config.loader import load_config
+from flight.dictionary import build_dictionary
+
+EXIT_CONFIG = 2
+EXIT_NOT_RUNNING = 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"sunlit-flight: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RunDirError as exc:
+        print(f"sunlit-flight: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sunlit-flight", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the onboard stack in the foreground")
+    _config_args(run)
+    _run_dir_arg(run)
+    run.add_argument("--quiet", action="store_true", help="log to files only, not to stderr")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="show each onboard process and the mode")
+    _run_dir_arg(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--timeout", type=float, default=3.0)
+    status.set_defaults(func=cmd_status)
+
+    stop = sub.add_parser("stop", help="stop a running stack (SIGTERM to the executive)")
+    _run_dir_arg(stop)
+    stop.add_argument("--timeout", type=float, default=15.0)
+    stop.set_defaults(func=cmd_stop)
+
+    dictionary = sub.add_parser("dictionary", help="print the command/telemetry dictionary")
+    _config_args(dictionary)
+    dictionary.set_defaults(func=cmd_dictionary)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML file (default: the built-in sim profile)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one value (repeatable)")
+
+
+def _run_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help=f"run directory (default: {default_run_dir()})")
+
+
+def _run_dir(args: argparse.Namespace) -> RunDir:
+    return RunDir(args.run_dir or default_run_dir())
+
+
+# ---------------------------------------------------------------------- run
+def cmd_run(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    run_dir = _run_dir(args)
+    run_dir.prepare()
+    other = running_pid(run_dir)
+    if other is not None:
+        print(f"sunlit-flight: already running as pid {other} in {run_dir.root}",
+              file=sys.stderr)
+        return 1
+    _write_json_atomically(run_dir.config_file, config)
+    run_dir.pid_file.write_text(f"{os.getpid()}\n")
+    try:
+        from flight.executive.executive import Executive
+
+        clock = MissionClock()
+        setup_logging("executive", run_dir.log_dir, clock, to_stderr=not args.quiet)
+        period = config["executive"]["heartbeat_period_s"]
+        ctx = AppContext(name="executive", run_dir=run_dir, settings=config["executive"],
+                         heartbeat_period_s=period / 5, clock=clock, supervised=False,
+                         housekeeping_period_s=config["executive"]["housekeeping_period_s"])
+        return Executive(ctx, config).run()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            run_dir.pid_file.unlink()
+
+
+def _write_json_atomically(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def running_pid(run_dir: RunDir) -> int | None:
+    """The executive's pid if one is alive for this run directory, else None."""
+    try:
+        pid = int(run_dir.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return None
+    return pid if alive else None
+
+
+# ---------------------------------------------------------------------- status
+def query_status(run_dir: RunDir, timeout: float = 3.0) -> dict[str, Any] | None:
+    """Ask the executive for its status over the bus; None when nobody answers."""
+    ctx = zmq.Context()
+    client = CommandClient(ctx, run_dir.command_endpoint("executive"), f"cli-{os.getpid()}",
+                           MissionClock())
+    try:
+        reply = client.call("status", timeout=timeout)
+    finally:
+        client.close()
+        ctx.term()
+    return reply.data if reply.ok else None
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    run_dir = _run_dir(args)
+    status = query_status(run_dir, args.timeout) if running_pid(run_dir) else None
+    if status is None:
+        print(f"sunlit-flight: no stack answering in {run_dir.root}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        print(format_status(status))
+    return 0
+
+
+def format_status(status: dict[str, Any]) -> str:
+    lines = [f"mission {status['mission']}   mode {status['mode']}   "
+             f"executive pid {status['executive']['pid']}   "
+             f"up {status['executive']['uptime_s']:.0f} s",
+             f"{'APP':<12} {'PID':>7} {'STATE':<10} {'RESTARTS':>8} {'HB AGE':>8}  LAST EXIT"]
+    for row in status["processes"]:
+        age = "-" if row["heartbeat_age_s"] is None else f"{row['heartbeat_age_s']:.2f}s"
+        lines.append(f"{row['name']:<12} {row['pid'] or '-':>7} {row['state']:<10} "
+                     f"{row['restarts']:>8} {age:>8}  {row['last_exit']}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- stop
+def cmd_stop(args: argparse.Namespace) -> int:
+    run_dir = _run_dir(args)
+    pid = running_pid(run_dir)
+    if pid is None:
+        print(f"sunlit-flight: nothing running in {run_dir.root}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while running_pid(run_dir) == pid:
+        if time.monotonic() > deadline:
+            print(f"sunlit-flight: pid {pid} still running after {args.timeout:.0f} s; "
+                  "sending SIGKILL", file=sys.stderr)
+            os.kill(pid, signal.SIGKILL)
+            return 1
+        time.sleep(0.05)
+    print(f"stopped pid {pid}")
+    return 0
+
+
+# ---------------------------------------------------------------------- dictionary
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    config = load_config(args.config, args.set)
+    json.dump(build_dictionary(config), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
