@@ -192,7 +192,8 @@ class App:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, f"{self.name}-work")
         self._work.append((time.monotonic(), self._pool.submit(fn, *args), on_done))
 
-    def command(self, app: str, name: str, timeout: float = 2.0, **args: Any) -> Any:
+    def command(self, app: str, name: str, args: dict[str, Any] | None = None, *,
+                timeout: float = 2.0) -> Any:
         """Send a command to another app and wait for it; raise CommandFailed if it fails."""
         client = self._clients.get(app)
         if client is None:
@@ -354,6 +355,7 @@ class App:
     def _common_values(self) -> dict[str, Any]:
         c = self.counters
         return {
+            "mode": self.mode,
             "uptime_s": round(time.monotonic() - self.started_mono, 3),
             "cmd_count": self.cmd_count,
             "cmd_error_count": self.cmd_error_count,

@@ -31,6 +31,7 @@ COMMON = AppModel(
         Command("param_report", "Return the active and staged parameter values."),
     ),
     telemetry=(
+        Channel("mode", ValueType.STR, "Spacecraft mode as this process knows it."),
         Channel("uptime_s", ValueType.FLOAT, "Seconds since this process started.", "s"),
         Channel("cmd_count", ValueType.INT, "Commands completed since the last reset."),
         Channel("cmd_error_count", ValueType.INT, "Commands rejected or failed since reset.",

@@ -125,8 +125,8 @@ class Executive(App):
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, close_fds=True)
 
     def _publish_processes(self) -> None:
-        self.state.set("processes", {c.name: c.pid for c in self.supervisor.children.values()
-                                     if c.pid is not None})
+        table = {c.name: c.pid for c in self.supervisor.children.values() if c.pid is not None}
+        self.state.set("processes", {self.name: os.getpid(), **table})
 
     def _on_heartbeat(self, envelope: Envelope) -> None:
         pid = envelope.data.get("pid") if isinstance(envelope.data, dict) else None
@@ -233,7 +233,6 @@ class Executive(App):
     def _own_values(self) -> dict[str, Any]:
         table = self.supervisor.table()
         return {
-            "mode": self.mode,
             "apps_running": sum(r["state"] == ProcState.RUNNING.value for r in table),
             "apps_down": sum(r["state"] not in (ProcState.RUNNING.value,
                                                 ProcState.STARTING.value) for r in table),

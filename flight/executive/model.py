@@ -41,7 +41,6 @@ EXECUTIVE_MODEL = AppModel(
         Command("fdir_report", "Return every FDIR rule's state."),
     ),
     telemetry=(
-        Channel("mode", ValueType.STR, "Spacecraft mode."),
         Channel("apps_running", ValueType.INT, "Apps in RUNNING state."),
         Channel("apps_down", ValueType.INT, "Apps neither running nor starting.",
                 limits=Limits(yellow_high=0, red_high=1)),

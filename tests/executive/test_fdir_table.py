@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -57,7 +57,7 @@ def feed(value: object) -> Callable[[str], object]:
     return lookup
 
 
-def run(table: FdirTable, steps: list[tuple[float, object]]) -> list[float]:
+def run(table: FdirTable, steps: Sequence[tuple[float, object]]) -> list[float]:
     """Evaluate at each (time, truth) step and return the times at which anything fired."""
     fired: list[float] = []
     for now, value in steps:

@@ -133,8 +133,10 @@ def _type_name(value: object) -> str:
 
 
 def _suggest(word: str, choices: Collection[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    """A "did you mean" hint; case is ignored so 'safe' suggests 'SAFE'."""
+    by_lower = {choice.lower(): choice for choice in sorted(choices)}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def _listing(choices: Collection[str]) -> str:

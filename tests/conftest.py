@@ -1,0 +1,34 @@
+"""Shared fixtures: short run directories and a real local stack."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hil.stack import LocalStack
+
+#: Faster supervision for tests; the behaviour is the same, only the periods are shorter.
+FAST = ("executive.heartbeat_period_s=0.2", "executive.backoff_initial_s=0.1",
+        "executive.backoff_max_s=0.4", "executive.stop_grace_s=0.5",
+        "apps.health.housekeeping_period_s=0.3")
+
+
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """A run directory short enough for ipc:// paths (pytest's tmp_path can be too long)."""
+    path = Path(tempfile.mkdtemp(prefix="sl-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def stack(run_dir: Path) -> Iterator[LocalStack]:
+    """The built-in sim profile, running, with fast supervision periods."""
+    s = LocalStack(run_dir, overrides=FAST, log_to=run_dir / "stack.out")
+    s.start()
+    yield s
+    s.stop()
