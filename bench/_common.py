@@ -75,7 +75,7 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _is_number(text: str) -> bool:
-    text = text.replace(",", "").replace("%", "").replace("×", "").strip()
+    text = text.replace(",", "").replace("%", "").strip()
     try:
         float(text)
     except ValueError:

@@ -28,7 +28,7 @@ import zmq
 import flight
 from flight.app.clock import MissionClock
 from flight.app.common import COMMON
-from flight.app.model import AppModel, Channel, InvalidValue, Severity, ValueType
+from flight.app.model import AppModel, Channel, Field, InvalidValue, Severity, ValueType
 from flight.app.params import ParameterTable
 from flight.bus import (
     BusCounters,
@@ -82,6 +82,8 @@ class App:
     model: ClassVar[AppModel] = AppModel()
     #: The app's model with the framework's common entries first (set per subclass).
     full_model: ClassVar[AppModel] = COMMON
+    #: App-specific configuration keys of ``[apps.<name>]``, validated with the config.
+    settings: ClassVar[tuple[Field, ...]] = ()
     #: Longest an offloaded piece of work may run before the app counts as hung.
     work_timeout_s: ClassVar[float] = 60.0
 

@@ -209,3 +209,38 @@ def test_malformed_config_file_names_the_file(run_dir: Path) -> None:
     stack.stop()
     message = (run_dir / "out.txt").read_text()
     assert str(config) in message and "fdir.rules[0].monitor" in message
+
+
+def test_corrupted_newest_parameter_checkpoint_falls_back_with_event(
+        stack: LocalStack) -> None:
+    assert _set_param(stack, "disk_path", "/tmp/older")
+    assert _set_param(stack, "disk_path", "/tmp/newest")
+    state = stack.run_dir.state_dir / "health"
+    newest = sorted(state.glob("params.*.ckpt"))[-1]
+    data = bytearray(newest.read_bytes())
+    data[-3] ^= 0x40  # one flipped bit in the payload
+    newest.write_bytes(bytes(data))
+    tap = stack.tap("evt.health")
+    pid = stack.wait_running("health")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    event = tap.wait_event("health", "CHECKPOINT_FALLBACK", timeout=10)
+    assert "digest" in event.data["text"] or "sha" in event.data["text"].lower()
+    stack.wait_running("health", not_pid=pid)
+    assert stack.command("health", "param_report").data["active"]["disk_path"] == "/tmp/older"
+
+
+def test_checkpoint_torn_by_sigkill_mid_write_leaves_an_intact_generation(
+        stack: LocalStack) -> None:
+    """Truncate the newest file as a torn write would, and leave a half-written temp file."""
+    assert _set_param(stack, "disk_path", "/tmp/intact")
+    assert _set_param(stack, "disk_path", "/tmp/torn")
+    state = stack.run_dir.state_dir / "health"
+    newest = sorted(state.glob("params.*.ckpt"))[-1]
+    newest.write_bytes(newest.read_bytes()[: len(newest.read_bytes()) // 2])
+    (state / ".params.99.999999.tmp").write_bytes(b"SLCKPT01 half")
+    tap = stack.tap("evt.health")
+    pid = stack.wait_running("health")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    tap.wait_event("health", "CHECKPOINT_FALLBACK", timeout=10)
+    stack.wait_running("health", not_pid=pid)
+    assert stack.command("health", "param_report").data["active"]["disk_path"] == "/tmp/intact"

@@ -1,0 +1,34 @@
+"""``sunlit-hil``: the lab bench — bring a flatsat up and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import hil
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sunlit-hil", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"sunlit-hil {hil.__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    flatsat = sub.add_parser("flatsat", help="bring up a simulated flatsat and watch it live")
+    flatsat.add_argument("--run-dir", type=Path, default=None)
+    flatsat.add_argument("--config", help="TOML file (default: the built-in sim profile)")
+    flatsat.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    flatsat.add_argument("--duration", type=float, default=20.0,
+                         help="seconds of live telemetry (default 20)")
+    flatsat.add_argument("--keep", action="store_true",
+                         help="leave the stack running afterwards")
+    flatsat.add_argument("--kill", metavar="APP", default="health",
+                         help="SIGKILL this app half-way to show recovery ('' for none)")
+    args = parser.parse_args(argv)
+    from hil.flatsat import run_flatsat
+
+    return run_flatsat(args.run_dir, args.duration, args.keep, args.kill or None,
+                       args.config, tuple(args.set))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

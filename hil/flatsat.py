@@ -1,0 +1,106 @@
+"""``sunlit-hil flatsat``: bring a simulated flatsat up, watch it live, take it down cleanly.
+
+What a newcomer sees first: the stack boots, its process table, then a line of live telemetry
+per second with every event as it happens; optionally an app is killed half-way to show the
+executive bringing it back. ``--keep`` leaves the stack running for ``sunlit-flight status``,
+``sunlit-flight stop`` and the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from flight.bus import Envelope, default_run_dir
+from flight.cli import format_status
+from hil.stack import BusTap, LocalStack, StackError
+
+SEVERITY_MARK = {"DEBUG": " ", "INFO": "·", "WARNING": "!", "ERROR": "✖", "CRITICAL": "‼"}
+
+
+def run_flatsat(run_dir: Path | None, duration: float, keep: bool, kill_app: str | None,
+                config: str | None = None, overrides: tuple[str, ...] = (),
+                out: TextIO = sys.stdout) -> int:
+    root = run_dir or default_run_dir()
+    stack = LocalStack(root, config=config, overrides=overrides, log_to=root / "flatsat.out")
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    print(f"Starting the onboard stack in {root} ...", file=out)
+    try:
+        stack.start(timeout=30)
+    except StackError as exc:
+        print(f"flatsat failed to start: {exc}\n(see {root / 'flatsat.out'})", file=out)
+        stack.stop()
+        return 1
+    print(format_status(stack.status()), file=out)
+    print(f"\nLive telemetry for {duration:.0f} s (events marked · ! ✖ ‼):", file=out)
+    tap = stack.tap("tlm.", "evt.")
+    try:
+        _watch(stack, tap, duration, kill_app, out)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=out)
+    print("\n" + format_status(stack.status()), file=out)
+    if keep:
+        print(f"\nThe stack keeps running (executive pid {stack.process.pid}).\n"  # type: ignore[union-attr]
+              f"  sunlit-flight status --run-dir {root}\n"
+              f"  sunlit-flight stop --run-dir {root}", file=out)
+        return 0
+    code = stack.stop()
+    print(f"\nStack stopped cleanly (exit status {code}).", file=out)
+    return code
+
+
+def _watch(stack: LocalStack, tap: BusTap, duration: float, kill_app: str | None,
+           out: TextIO) -> None:
+    start = time.monotonic()
+    latest: dict[str, dict[str, Any]] = {}
+    next_line = start + 1.0
+    killed = kill_app is None
+    while (now := time.monotonic()) - start < duration:
+        envelope = tap.subscriber.recv(timeout_ms=max(1, int((next_line - now) * 1000)))
+        if envelope is not None:
+            _take(envelope, latest, now - start, out)
+        if not killed and now - start >= duration / 2:
+            killed = True
+            _kill(stack, kill_app or "", now - start, out)
+        if time.monotonic() >= next_line:
+            next_line += 1.0
+            print(_line(time.monotonic() - start, latest), file=out, flush=True)
+
+
+def _take(envelope: Envelope, latest: dict[str, dict[str, Any]], elapsed: float,
+          out: TextIO) -> None:
+    app = envelope.topic.split(".", 1)[1]
+    if envelope.topic.startswith("tlm.") and isinstance(envelope.data, dict):
+        latest[app] = envelope.data
+    elif envelope.topic.startswith("evt.") and isinstance(envelope.data, dict):
+        severity = str(envelope.data.get("severity", "INFO"))
+        if severity != "DEBUG":
+            mark = SEVERITY_MARK.get(severity, "?")
+            print(f"  {mark} t+{elapsed:5.1f}s {app:<10} {envelope.data.get('name')}: "
+                  f"{envelope.data.get('text')}", file=out, flush=True)
+
+
+def _kill(stack: LocalStack, app: str, elapsed: float, out: TextIO) -> None:
+    row = stack.process_row(app)
+    if row["pid"]:
+        print(f"  ☠ t+{elapsed:5.1f}s injecting a crash: SIGKILL {app} (pid {row['pid']})",
+              file=out, flush=True)
+        os.kill(row["pid"], signal.SIGKILL)
+
+
+def _line(elapsed: float, latest: dict[str, dict[str, Any]]) -> str:
+    h = latest.get("health", {})
+    e = latest.get("executive", {})
+    procs = h.get("process_uss_mib", {})
+    mem = " ".join(f"{k}={v:.0f}MiB" for k, v in sorted(procs.items()))
+    temp = f"{h['temp_max_c']:.0f}°C" if "temp_max_c" in h else "n/a"
+    return (f"t+{elapsed:5.1f}s mode={e.get('mode', '?'):<10} "
+            f"cpu={h.get('cpu_percent', float('nan')):5.1f}% "
+            f"mem={h.get('mem_percent', float('nan')):4.1f}% "
+            f"disk={h.get('disk_percent', float('nan')):4.1f}% temp={temp} "
+            f"up={e.get('apps_running', '?')} restarts={sum(e.get('restarts', {}).values())} "
+            f"| {mem}")
