@@ -46,6 +46,8 @@ from flight.bus.clone import STATE_TOPIC, SharedStateReplica
 from flight.checkpoint import CheckpointStore
 
 EXECUTIVE = "executive"
+#: How often a process that lost the shared state asks the executive for a new snapshot.
+RESYNC_INTERVAL_S = 1.0
 
 
 class CommandFailed(Exception):
@@ -112,6 +114,7 @@ class App:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._handlers: list[tuple[str, Handler]] = []
         self._fds: dict[int, Callable[[], None]] = {}
+        self._next_resync = 0.0
         self._ctx = zmq.Context()
         self.params = ParameterTable(self.full_model.parameters, self.checkpoint_store("params"))
         self.shared = SharedStateReplica(self._shared_changed)
@@ -239,7 +242,9 @@ class App:
         self._wake_w = wake_w
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        # A Ctrl-C in the terminal reaches the whole process group; only the executive acts
+        # on it, and stops its children in order.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if self.ctx.supervised else self._on_signal)
         self._poller = zmq.Poller()
         self._poller.register(self.server.socket, zmq.POLLIN)
         self._poller.register(self.subscriber.socket, zmq.POLLIN)
@@ -285,6 +290,7 @@ class App:
         if now >= self._next_hb:
             self._next_hb = now + self.ctx.heartbeat_period_s
             self._heartbeat()
+            self._keep_shared_state_synced()
             self.on_tick()
         if now >= self._next_hk:
             self._next_hk += self.ctx.housekeeping_period_s
@@ -393,12 +399,20 @@ class App:
             self._resync_shared_state()
 
     def _resync_shared_state(self) -> None:
+        """Ask for a snapshot; if none comes, the next heartbeat tries again."""
+        self._next_resync = time.monotonic() + RESYNC_INTERVAL_S
         try:
             snapshot = self.command(EXECUTIVE, "state_snapshot", timeout=1.0)
         except CommandFailed as exc:
             self.log.warning("no shared-state snapshot yet: %s", exc)
             return
-        self.shared.apply_snapshot(snapshot)
+        if not self.shared.apply_snapshot(snapshot):
+            self.log.warning("shared-state snapshot unusable or followed by a gap: retrying")
+
+    def _keep_shared_state_synced(self) -> None:
+        if not self.owns_shared_state() and not self.shared.synced \
+                and time.monotonic() >= self._next_resync:
+            self._resync_shared_state()
 
     def _shared_changed(self, key: str, old: Any, new: Any) -> None:
         if key == "mode":

@@ -44,6 +44,8 @@ class InvalidValue(ValueError):
 
 
 _REQUIRED: Any = object()
+#: The integers msgpack (the bus and the checkpoint store) can carry.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class Field:
                 if not value.is_integer():
                     raise InvalidValue(f"{self.name}: expected an integer, got {value!r}")
                 value = int(value)
+            if not _INT_MIN <= value <= _INT_MAX:
+                raise InvalidValue(f"{self.name}: {value} does not fit in 64 bits")
         else:
             value = float(value)
             if not math.isfinite(value):
@@ -186,7 +190,9 @@ class Limits:
     red_high: float | None = None
 
     def state(self, value: float) -> str:
-        """``"nominal"``, ``"yellow"`` or ``"red"`` for a numeric value."""
+        """``"nominal"``, ``"yellow"`` or ``"red"`` for a numeric value (NaN is red)."""
+        if math.isnan(value):
+            return "red"
         if (self.red_low is not None and value < self.red_low) or (
             self.red_high is not None and value > self.red_high
         ):

@@ -51,7 +51,11 @@ class SharedStateReplica:
         return self.seq is not None
 
     def apply_snapshot(self, snapshot: Any) -> bool:
-        """Install a snapshot; replay buffered updates newer than it. False if malformed."""
+        """Install a snapshot; replay buffered updates newer than it.
+
+        False if the snapshot is malformed, or if the buffered updates show a gap after it
+        (another snapshot is needed; the updates from the gap on stay buffered).
+        """
         if not isinstance(snapshot, dict) or not isinstance(snapshot.get("values"), dict):
             return False
         seq = snapshot.get("seq")
@@ -64,8 +68,10 @@ class SharedStateReplica:
             if old.get(key) != value:
                 self._notify(key, old.get(key), value)
         buffered, self._buffer = self._buffer, []
-        for update in buffered:
-            self._apply(update)
+        for i, update in enumerate(buffered):
+            if not self._apply(update):
+                self._buffer.extend(buffered[i + 1 :])
+                return False
         return True
 
     def on_update(self, envelope: Envelope) -> bool:

@@ -150,7 +150,11 @@ class CommandServer:
             self._send(identity, cached)
             return
         final = self._run(identity, request)
-        body = self._reply_body(request.cmd_id, final)
+        try:
+            body = self._reply_body(request.cmd_id, final)
+        except Exception as exc:  # a handler's data msgpack cannot carry (a set, a huge int)
+            body = self._reply_body(request.cmd_id, Outcome.failed(
+                Reason.EXECUTION_ERROR, f"reply cannot be encoded: {type(exc).__name__}: {exc}"))
         self._cache[key] = body
         if len(self._cache) > REPLY_CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -159,7 +163,10 @@ class CommandServer:
     def _run(self, identity: bytes, request: Request) -> Outcome:
         if request.expires_at is not None and time.time() > request.expires_at:
             return Outcome.failed(Reason.EXPIRED, "command expired before it was accepted")
-        refusal = self._validate(request)
+        try:
+            refusal = self._validate(request)
+        except Exception as exc:  # a validator bug must refuse the command, not end the app
+            return Outcome.failed(Reason.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}")
         if refusal is not None:
             return refusal
         self._send(identity, self._reply_body(request.cmd_id, Outcome(Status.ACCEPTED)))

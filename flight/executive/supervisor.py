@@ -209,6 +209,7 @@ class Supervisor:
         try:
             child.process = self._spawn(child.name)
         except OSError as exc:
+            child.started_at = self._clock()
             child.last_exit = f"spawn failed: {exc}"
             self._failed(child)
             return
@@ -240,7 +241,13 @@ class Supervisor:
     def _reap(self, child: Child) -> None:
         assert child.process is not None
         code = child.process.returncode
-        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        if code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:  # a real-time signal has no name in signal.Signals
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit status {code}"
         child.last_exit = how
         child.last_pid = child.process.pid
         child.process = None
