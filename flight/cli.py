@@ -94,14 +94,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     _write_json_atomically(run_dir.config_file, config)
     run_dir.pid_file.write_text(f"{os.getpid()}\n")
     try:
-        from flight.executive.executive import Executive
+        from flight.executive.executive import CHECKS_PER_PERIOD, Executive
 
         clock = MissionClock()
         setup_logging("executive", run_dir.log_dir, clock, to_stderr=not args.quiet)
-        period = config["executive"]["heartbeat_period_s"]
-        ctx = AppContext(name="executive", run_dir=run_dir, settings=config["executive"],
-                         heartbeat_period_s=period / 5, clock=clock, supervised=False,
-                         housekeeping_period_s=config["executive"]["housekeeping_period_s"])
+        # The executive's loop runs five supervision checks per app heartbeat period.
+        period = config["executive"]["heartbeat_period_s"] / CHECKS_PER_PERIOD
+        ctx = AppContext.from_config("executive", run_dir, config, heartbeat_period_s=period,
+                                     clock=clock, supervised=False)
         return Executive(ctx, config).run()
     finally:
         with contextlib.suppress(FileNotFoundError):

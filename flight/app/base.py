@@ -31,6 +31,7 @@ from flight.app.common import COMMON
 from flight.app.model import AppModel, Channel, Field, InvalidValue, Severity, ValueType
 from flight.app.params import ParameterTable
 from flight.bus import (
+    DEFAULT_LIMITS,
     BusCounters,
     CommandClient,
     CommandServer,
@@ -43,6 +44,8 @@ from flight.bus import (
     Subscriber,
 )
 from flight.bus.clone import STATE_TOPIC, SharedStateReplica
+from flight.bus.limits import DecodeLimits
+from flight.bus.pubsub import DEFAULT_HWM
 from flight.checkpoint import CheckpointStore
 
 EXECUTIVE = "executive"
@@ -69,7 +72,25 @@ class AppContext:
     housekeeping_period_s: float = 1.0
     clock: MissionClock = field(default_factory=MissionClock)
     supervised: bool = True  # started by an executive: exit if it goes away
-    log_to_stderr: bool = False
+    hwm: int = DEFAULT_HWM
+    limits: DecodeLimits = DEFAULT_LIMITS
+
+    @classmethod
+    def from_config(cls, name: str, run_dir: RunDir, config: dict[str, Any],
+                    **overrides: Any) -> AppContext:
+        """The context of app ``name`` (or the executive) under a validated configuration."""
+        bus = config["bus"]
+        section = config["executive"] if name == EXECUTIVE else config["apps"][name]
+        fields: dict[str, Any] = {
+            "settings": section,
+            "heartbeat_period_s": config["executive"]["heartbeat_period_s"],
+            "housekeeping_period_s": section["housekeeping_period_s"],
+            "hwm": bus["hwm"],
+            "limits": DecodeLimits(max_message_bytes=bus["max_message_bytes"],
+                                   max_bin_len=bus["max_message_bytes"]),
+            **overrides,
+        }
+        return cls(name=name, run_dir=run_dir, **fields)
 
 
 Handler = Callable[[Envelope], None]
@@ -203,7 +224,8 @@ class App:
         client = self._clients.get(app)
         if client is None:
             client = CommandClient(self._ctx, self.ctx.run_dir.command_endpoint(app),
-                                   self.name, self.clock, counters=self.counters)
+                                   self.name, self.clock, limits=self.ctx.limits,
+                                   counters=self.counters)
             self._clients[app] = client
         reply = client.call(name, args, timeout=timeout)
         if not reply.ok:
@@ -230,14 +252,15 @@ class App:
     def _open(self) -> None:
         rd = self.ctx.run_dir
         self._clients: dict[str, CommandClient] = {}
+        ctx = self.ctx
         self.publisher = Publisher(self._ctx, rd.pub_endpoint, self.name, self.clock,
-                                   counters=self.counters)
+                                   hwm=ctx.hwm, counters=self.counters)
         self.subscriber = Subscriber(self._ctx, rd.sub_endpoint,
                                      [prefix for prefix, _ in self._handlers],
-                                     counters=self.counters)
+                                     hwm=ctx.hwm, limits=ctx.limits, counters=self.counters)
         self.server = CommandServer(self._ctx, rd.command_endpoint(self.name), self.name,
                                     self.clock, self._validate, self._execute,
-                                    counters=self.counters)
+                                    limits=ctx.limits, counters=self.counters)
         self._wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._wake_w = wake_w
         signal.set_wakeup_fd(wake_w)

@@ -11,24 +11,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from flight.app.base import App, AppContext
 from flight.app.logs import setup_logging
 from flight.bus import RunDir
 from flight.config.loader import resolve_app_class
-
-
-def context_for(name: str, run_dir: RunDir, config: dict[str, Any]) -> AppContext:
-    """The context an app runs with, derived from the validated configuration."""
-    app = config["apps"][name]
-    return AppContext(
-        name=name,
-        run_dir=run_dir,
-        settings=app,
-        heartbeat_period_s=config["executive"]["heartbeat_period_s"],
-        housekeeping_period_s=app["housekeeping_period_s"],
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_dir = RunDir(Path(args.run_dir))
     config = json.loads(run_dir.config_file.read_text(encoding="utf-8"))
-    ctx = context_for(args.name, run_dir, config)
+    ctx = AppContext.from_config(args.name, run_dir, config)
     setup_logging(args.name, run_dir.log_dir, ctx.clock)
     cls = resolve_app_class(args.name, config["apps"][args.name]["class"], f"apps.{args.name}")
     app: App = cls(ctx)

@@ -13,8 +13,7 @@ An array rather than a map keeps the envelope to a few bytes and the hot path fa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -29,15 +28,14 @@ class DecodeError(ValueError):
         self.kind = kind
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One decoded bus message."""
+class Envelope(NamedTuple):
+    """One decoded bus message (a NamedTuple: built for every message, so it must be cheap)."""
 
     topic: str
     src: str
     seq: int
     t: float
-    data: Any = field(default=None)
+    data: Any = None
 
 
 def pack(src: str, seq: int, t: float, data: Any) -> bytes:
@@ -50,32 +48,33 @@ def unpack_bounded(raw: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Any:
     if len(raw) > limits.max_message_bytes:
         raise DecodeError("oversized", f"{len(raw)} bytes > {limits.max_message_bytes}")
     try:
-        return msgpack.unpackb(
-            raw,
-            raw=False,
-            strict_map_key=True,
-            max_str_len=limits.max_str_len,
-            max_bin_len=limits.max_bin_len,
-            max_array_len=limits.max_array_len,
-            max_map_len=limits.max_map_len,
-            max_ext_len=limits.max_ext_len,
-        )
+        return msgpack.unpackb(raw, **limits.unpack_options)
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise DecodeError("malformed", f"{type(exc).__name__}: {exc}") from None
 
 
 def decode(topic_frame: bytes, body: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Envelope:
-    """Decode one published message; raise :class:`DecodeError` if it is not a valid envelope."""
+    """Decode one published message; raise :class:`DecodeError` if it is not a valid envelope.
+
+    Every subscriber calls this for every message, so it does the bounded unpack itself
+    rather than through :func:`unpack_bounded` (one Python call less per message).
+    """
+    if len(body) > limits.max_message_bytes:
+        raise DecodeError("oversized", f"{len(body)} bytes > {limits.max_message_bytes}")
+    try:
+        obj = msgpack.unpackb(body, **limits.unpack_options)
+    except Exception as exc:
+        raise DecodeError("malformed", f"{type(exc).__name__}: {exc}") from None
+    if type(obj) is not list or len(obj) != 4:
+        raise DecodeError("malformed", "envelope is not a 4-element array")
+    src, seq, t, data = obj
+    if type(src) is not str or type(seq) is not int or type(t) not in _TIME_TYPES:
+        raise DecodeError("malformed", "envelope header has wrong types")
     try:
         topic = topic_frame.decode("ascii")
     except UnicodeDecodeError:
         raise DecodeError("malformed", "topic is not ASCII") from None
-    obj = unpack_bounded(body, limits)
-    if not isinstance(obj, (list, tuple)) or len(obj) != 4:
-        raise DecodeError("malformed", "envelope is not a 4-element array")
-    src, seq, t, data = obj
-    if not isinstance(src, str) or type(seq) is not int or not isinstance(t, (int, float)):
-        raise DecodeError("malformed", "envelope header has wrong types")
-    if isinstance(t, bool):
-        raise DecodeError("malformed", "envelope time is a bool")
     return Envelope(topic, src, seq, float(t), data)
+
+
+_TIME_TYPES = (float, int)

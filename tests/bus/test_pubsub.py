@@ -178,7 +178,7 @@ def test_gap_from_a_lost_message_is_counted(bus: Bus) -> None:
     pub, sub = bus.publisher(), bus.subscriber("tlm.", "sync.")
     connect(sub, lambda t: pub.publish(t, None))
     pub.publish("tlm.x", 1)
-    pub._seq["tlm.x"] += 4  # as if four messages had been lost on the way
+    pub._topics["tlm.x"].seq += 4  # as if four messages had been lost on the way
     pub.publish("tlm.x", 2)
     got = mark(sub, lambda t: pub.publish(t, None))
     assert [e.seq for e in got] == [1, 6]
