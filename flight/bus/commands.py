@@ -17,7 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
@@ -29,6 +29,8 @@ from flight.bus.pubsub import DEFAULT_HWM, DEFAULT_LINGER_MS, Clock
 from flight.bus.reasons import Reason, Status
 
 REPLY_CACHE_SIZE = 1024
+#: How often a client retries while its DEALER is not yet connected to the app.
+CONNECT_POLL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -213,13 +215,6 @@ class CommandServer:
         self.socket.close()
 
 
-@dataclass
-class _Pending:
-    body: bytes
-    accepted_at: float | None = None
-    replies: list[Reply] = field(default_factory=list)
-
-
 class CommandClient:
     """Sends commands to one app's ROUTER and waits for their final reply, retrying on silence."""
 
@@ -240,6 +235,7 @@ class CommandClient:
         self._prefix = f"{src}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._ids = itertools.count(1)
         self.counters = counters if counters is not None else BusCounters()
+        self.unconnected_sends = 0
         self.socket = ctx.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.IMMEDIATE, 1)
         self.socket.setsockopt(zmq.LINGER, 0)
@@ -271,7 +267,7 @@ class CommandClient:
         exp = time.time() + (expires_in if expires_in is not None else timeout)
         body = {"id": cmd_id, "cmd": name, "args": args or {}, "exp": exp}
         raw = pack(self.src, next(self._seq), self._clock(), body)
-        pending = _Pending(raw)
+        accepted = False
         next_send = 0.0
         while True:
             now = time.monotonic()
@@ -279,13 +275,13 @@ class CommandClient:
                 reply = Reply(cmd_id, Status.FAILED, Reason.TIMEOUT,
                               "no final reply before the deadline")
                 break
-            if pending.accepted_at is None and now >= next_send:
-                self._try_send(raw)
-                next_send = now + retry_interval
-            wait = min(deadline, next_send if pending.accepted_at is None else deadline) - now
+            if not accepted and now >= next_send:
+                # Not connected yet (IMMEDIATE): try again soon; sent: give the app time.
+                next_send = now + (retry_interval if self._try_send(raw) else CONNECT_POLL_S)
+            wait = (deadline if accepted else min(deadline, next_send)) - now
             if not self.socket.poll(max(1, int(wait * 1000))):
                 continue
-            final = self._receive(cmd_id, pending)
+            accepted, final = self._receive(cmd_id, accepted)
             if final is not None:
                 reply = final
                 break
@@ -293,27 +289,28 @@ class CommandClient:
             raise CommandError(reply)
         return reply
 
-    def _try_send(self, raw: bytes) -> None:
+    def _try_send(self, raw: bytes) -> bool:
         try:
             self.socket.send(raw, flags=zmq.NOBLOCK)
-            self.counters.tx += 1
         except zmq.Again:
-            self.counters.tx_dropped += 1  # no connected server yet; retried later
+            self.unconnected_sends += 1  # no connected server yet; retried shortly
+            return False
+        self.counters.tx += 1
+        return True
 
-    def _receive(self, cmd_id: str, pending: _Pending) -> Reply | None:
+    def _receive(self, cmd_id: str, accepted: bool) -> tuple[bool, Reply | None]:
+        """Read queued replies: (whether ACCEPTED has been seen, the final reply if any)."""
         while True:
             try:
                 raw = self.socket.recv(flags=zmq.NOBLOCK)
             except zmq.Again:
-                return None
+                return accepted, None
             reply = self._decode_reply(raw)
             if reply is None or reply.cmd_id != cmd_id:
                 continue  # stale answer to an earlier, abandoned call
-            pending.replies.append(reply)
-            if reply.status is Status.ACCEPTED:
-                pending.accepted_at = time.monotonic()
-                continue
-            return reply
+            if reply.status is not Status.ACCEPTED:
+                return True, reply
+            accepted = True
 
     def _decode_reply(self, raw: bytes) -> Reply | None:
         try:

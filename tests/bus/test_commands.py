@@ -298,7 +298,7 @@ def test_client_retries_until_the_server_appears(ctx: zmq.Context[Any], endpoint
     caller.start()
     try:
         deadline = time.monotonic() + 5
-        while client.counters.tx_dropped == 0:  # a send found no server yet
+        while client.unconnected_sends == 0:  # a send found no server yet
             assert time.monotonic() < deadline
             caller.join(0.01)
         harness = Harness(ctx, endpoint)
