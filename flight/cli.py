@@ -94,14 +94,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _write_json_atomically(run_dir.config_file, config)
     run_dir.pid_file.write_text(f"{os.getpid()}\n")
     try:
-        from flight.executive.executive import CHECKS_PER_PERIOD, Executive
+        from flight.executive.executive import Executive
 
         clock = MissionClock()
         setup_logging("executive", run_dir.log_dir, clock, to_stderr=not args.quiet)
-        # The executive's loop runs five supervision checks per app heartbeat period.
-        period = config["executive"]["heartbeat_period_s"] / CHECKS_PER_PERIOD
-        ctx = AppContext.from_config("executive", run_dir, config, heartbeat_period_s=period,
-                                     clock=clock, supervised=False)
+        ctx = AppContext.from_config("executive", run_dir, config, clock=clock,
+                                     supervised=False)
         return Executive(ctx, config).run()
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -153,7 +153,15 @@ class App:
         """Called on the way out (SIGTERM or a stop request)."""
 
     def on_tick(self) -> None:
-        """Called once per heartbeat period for periodic work."""
+        """Called once per heartbeat period, and whenever :meth:`next_deadline` comes due."""
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which ``on_tick`` must run, if sooner than the next heartbeat.
+
+        Lets an app sleep until something is due instead of polling: the executive returns
+        the moment the first of its children would miss its heartbeat deadline.
+        """
+        return None
 
     def housekeeping(self) -> dict[str, Any]:
         """Return this app's own channel values for the housekeeping packet."""
@@ -295,7 +303,8 @@ class App:
 
     def _cycle(self) -> None:
         now = time.monotonic()
-        deadline = min(self._next_hb, self._next_hk)
+        due = self.next_deadline()
+        deadline = min(self._next_hb, self._next_hk, due if due is not None else now + 3600)
         if self._work:
             deadline = min(deadline, now + 0.02)
         ready = dict(self._poller.poll(max(0, int((deadline - now) * 1000) + 1)))
@@ -314,6 +323,8 @@ class App:
             self._next_hb = now + self.ctx.heartbeat_period_s
             self._heartbeat()
             self._keep_shared_state_synced()
+            self.on_tick()
+        elif due is not None and now >= due:
             self.on_tick()
         if now >= self._next_hk:
             self._next_hk += self.ctx.housekeeping_period_s

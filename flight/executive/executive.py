@@ -24,10 +24,6 @@ from flight.executive.modes import Mode, ModeMachine, ModeRefused
 from flight.executive.notify import Notifier
 from flight.executive.supervisor import Child, Policy, ProcState, Supervisor
 
-#: Supervision checks run this many times per heartbeat period, so a hang is declared within
-#: a fraction of a period after the last missed heartbeat.
-CHECKS_PER_PERIOD = 5
-
 
 class Executive(App):
     """Hosts the bus, supervises the apps, owns the mode and runs FDIR."""
@@ -83,6 +79,18 @@ class Executive(App):
         self._boot_deadline = time.monotonic() + self.config["executive"]["boot_timeout_s"]
         self.supervisor.start_all()
         self._publish_processes()
+
+    def next_deadline(self) -> float | None:
+        """Wake exactly when a child's deadline, an FDIR evaluation or the watchdog is due."""
+        due = [self._next_fdir]
+        child_due = self.supervisor.next_deadline()
+        if child_due is not None:
+            due.append(child_due)
+        if self.notifier.watchdog_interval_s is not None:
+            due.append(self._next_watchdog)
+        if self.modes.mode is Mode.BOOT:
+            due.append(self._boot_deadline)
+        return min(due)
 
     def on_tick(self) -> None:
         self.supervisor.tick()

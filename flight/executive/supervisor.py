@@ -21,6 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+#: Past a deadline by this much before acting on it, so "more than N periods" holds.
+_EPSILON_S = 0.001
+#: Without a pidfd to watch, a child's exit is polled for this often.
+_EXIT_POLL_S = 0.1
+
 
 class ProcState(str, enum.Enum):
     STARTING = "STARTING"  # spawned, no heartbeat yet
@@ -203,6 +208,22 @@ class Supervisor:
                 self._signal(child, signal.SIGKILL)
             elif child.state is ProcState.BACKOFF and now >= child.next_start:
                 self._launch(child)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time at which :meth:`tick` has something to do, or None."""
+        due: list[float] = []
+        for child in self.children.values():
+            if child.state is ProcState.RUNNING and child.last_heartbeat is not None:
+                due.append(child.last_heartbeat + self.policy.hang_after_s + _EPSILON_S)
+            elif child.state is ProcState.STARTING:
+                due.append(child.started_at + self.policy.start_timeout_s + _EPSILON_S)
+            elif child.state is ProcState.STOPPING:
+                due.append(child.stop_deadline)
+            elif child.state is ProcState.BACKOFF:
+                due.append(child.next_start)
+            if child.process is not None and child.pidfd is None:
+                due.append(self._clock() + _EXIT_POLL_S)  # no pidfd: poll for the exit
+        return min(due) if due else None
 
     # ------------------------------------------------------------------ internals
     def _launch(self, child: Child) -> None:
