@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+LOG_MAX_BYTES = 10 * 1024 * 1024
+LOG_BACKUPS = 3
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -57,7 +61,10 @@ def setup_logging(app: str, log_dir: Path | None, mission_time: Callable[[], flo
     formatter = JsonFormatter(app, mission_time)
     handlers: list[logging.Handler] = []
     if log_dir is not None:
-        handlers.append(logging.FileHandler(log_dir / f"{app}.log", encoding="utf-8"))
+        # A flatsat runs for weeks: rotate rather than fill the disk that holds checkpoints.
+        handlers.append(logging.handlers.RotatingFileHandler(
+            log_dir / f"{app}.log", maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS,
+            encoding="utf-8"))
     if to_stderr:
         handlers.append(logging.StreamHandler(sys.stderr))
     for handler in handlers:

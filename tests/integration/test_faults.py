@@ -9,6 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from flight.bus import Reason
@@ -244,3 +245,28 @@ def test_checkpoint_torn_by_sigkill_mid_write_leaves_an_intact_generation(
     tap.wait_event("health", "CHECKPOINT_FALLBACK", timeout=10)
     stack.wait_running("health", not_pid=pid)
     assert stack.command("health", "param_report").data["active"]["disk_path"] == "/tmp/intact"
+
+
+def test_sigkilled_executive_leaves_no_orphans_and_a_restart_recovers_state(
+        run_dir: Path) -> None:
+    stack = LocalStack(run_dir, overrides=FAST, log_to=run_dir / "stack.out").start()
+    assert _set_param(stack, "disk_path", "/tmp/kept")
+    health_pid = stack.wait_running("health")["pid"]
+    os.kill(stack.process.pid, signal.SIGKILL)
+    stack.process.wait(5)
+    # The orphaned app notices its executive is gone at its next heartbeat and exits.
+    wait_until(lambda: not _alive(health_pid), 5, "the orphaned app to exit")
+    stack.stop()
+    again = LocalStack(run_dir, overrides=FAST, log_to=run_dir / "stack.out").start()
+    try:
+        report = again.command("health", "param_report").data
+        assert report["active"]["disk_path"] == "/tmp/kept"
+    finally:
+        again.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
