@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -86,13 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.set)
     run_dir = _run_dir(args)
     run_dir.prepare()
-    other = running_pid(run_dir)
-    if other is not None:
-        print(f"sunlit-flight: already running as pid {other} in {run_dir.root}",
-              file=sys.stderr)
+    lock = _claim_run_dir(run_dir)
+    if lock is None:
+        print(f"sunlit-flight: already running as pid {running_pid(run_dir)} in "
+              f"{run_dir.root}", file=sys.stderr)
         return 1
     _write_json_atomically(run_dir.config_file, config)
-    run_dir.pid_file.write_text(f"{os.getpid()}\n")
     try:
         from flight.executive.executive import Executive
 
@@ -104,6 +104,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         with contextlib.suppress(FileNotFoundError):
             run_dir.pid_file.unlink()
+        os.close(lock)
+
+
+def _claim_run_dir(run_dir: RunDir) -> int | None:
+    """Lock the pid file for this process's lifetime; None if another executive holds it.
+
+    A lock (rather than checking whether the recorded pid is alive) is race-free when two
+    stacks start at once, and the kernel releases it however the executive dies.
+    """
+    fd = os.open(run_dir.pid_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
 
 
 def _write_json_atomically(path: Path, obj: Any) -> None:
