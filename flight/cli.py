@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import json
 import os
@@ -13,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import zmq
 
 from flight.app.base import AppContext
@@ -102,8 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                                      supervised=False)
         return Executive(ctx, config).run()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            run_dir.pid_file.unlink()
+        # The pid file stays (unlinking it would let a starting executive lock a file that
+        # is about to vanish); emptied and unlocked, it says nobody runs here.
+        os.ftruncate(lock, 0)
         os.close(lock)
 
 
@@ -131,16 +130,25 @@ def _write_json_atomically(path: Path, obj: Any) -> None:
 
 
 def running_pid(run_dir: RunDir) -> int | None:
-    """The executive's pid if one is alive for this run directory, else None."""
+    """The executive's pid if one holds this run directory, else None.
+
+    Running means holding the pid file's lock, not merely a live process with the recorded
+    pid: after a crash that pid may belong to an unrelated process by now.
+    """
     try:
-        pid = int(run_dir.pid_file.read_text().strip())
-    except (OSError, ValueError):
+        fd = os.open(run_dir.pid_file, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
         return None
     try:
-        alive = psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
         return None
-    return pid if alive else None
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------- status

@@ -16,7 +16,7 @@ from flight.bus import Reason
 from flight.config.loader import EXECUTIVE_CLASS, resolve_app_class
 
 
-def describe_app(name: str, cls: Any) -> dict[str, Any]:
+def describe_app(cls: Any) -> dict[str, Any]:
     model = cls.full_model
     return {
         "id": cls.app_id,
@@ -33,11 +33,10 @@ def describe_app(name: str, cls: Any) -> dict[str, Any]:
 def build_dictionary(config: dict[str, Any]) -> dict[str, Any]:
     """The dictionary of the executive and every app configured (enabled or not)."""
     apps: dict[str, Any] = {
-        "executive": describe_app("executive",
-                                  resolve_app_class("executive", EXECUTIVE_CLASS, "executive")),
+        "executive": describe_app(resolve_app_class("executive", EXECUTIVE_CLASS, "executive")),
     }
     for name, table in config["apps"].items():
-        apps[name] = describe_app(name, resolve_app_class(name, table["class"], f"apps.{name}"))
+        apps[name] = describe_app(resolve_app_class(name, table["class"], f"apps.{name}"))
     ids = [a["id"] for a in apps.values()]
     if len(set(ids)) != len(ids):
         raise ValueError(f"two apps share an id: {ids}")

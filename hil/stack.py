@@ -8,6 +8,7 @@ commands to any app, and a tap on telemetry and events.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,12 +19,29 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import zmq
 
 from flight.app.clock import MissionClock
 from flight.bus import CommandClient, Envelope, Reply, RunDir, Subscriber
 
 T = TypeVar("T")
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _kill_survivors(processes: list[psutil.Process], grace: float) -> None:
+    """Give ``processes`` ``grace`` seconds to be gone, then SIGKILL whatever is left."""
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace)
 
 
 class StackError(RuntimeError):
@@ -103,15 +121,26 @@ class LocalStack:
 
     # ------------------------------------------------------------------ life cycle
     def start(self, timeout: float = 30.0, *, wait_mode: bool = True) -> LocalStack:
+        """Start the tree and wait until it answers (and has left BOOT).
+
+        If it does not come up, whatever was started is stopped before the error is raised,
+        so a failed start never leaves an executive and its apps running.
+        """
         out = open(self._log_to, "ab") if self._log_to else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(self._argv, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT if self._log_to else None,
-                                        env=self._env)
-        if self._log_to:
-            out.close()  # type: ignore[union-attr]
-        wait_until(lambda: self._alive_status(), timeout, "the executive to answer")
-        if wait_mode:
-            wait_until(lambda: self.mode() != "BOOT", timeout, "the stack to leave BOOT")
+        try:
+            self.process = subprocess.Popen(self._argv, stdin=subprocess.DEVNULL, stdout=out,
+                                            stderr=subprocess.STDOUT if self._log_to else None,
+                                            env=self._env)
+        finally:
+            if self._log_to:
+                out.close()  # type: ignore[union-attr]
+        try:
+            wait_until(lambda: self._alive_status(), timeout, "the executive to answer")
+            if wait_mode:
+                wait_until(lambda: self.mode() != "BOOT", timeout, "the stack to leave BOOT")
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _alive_status(self) -> dict[str, Any] | None:
@@ -121,7 +150,11 @@ class LocalStack:
         return reply.data if reply.ok else None
 
     def stop(self, timeout: float = 20.0) -> int:
-        """SIGTERM the executive and wait for the whole tree to exit; return its status."""
+        """SIGTERM the executive and wait for the whole tree to exit; return its status.
+
+        Safe to call more than once (a failed ``start`` has already called it). Apps the
+        executive leaves behind, because it had to be killed or died, are killed too.
+        """
         for tap in self._taps:
             tap.close()
         self._taps.clear()
@@ -130,15 +163,18 @@ class LocalStack:
         self._clients.clear()
         code = 0
         if self.process is not None and self.process.poll() is None:
+            descendants = _descendants(self.process.pid)
             self.process.send_signal(signal.SIGTERM)
             try:
                 code = self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 code = self.process.wait()
+            _kill_survivors(descendants, grace=1.0)
         elif self.process is not None:
             code = self.process.returncode
-        self._ctx.term()
+        if not self._ctx.closed:
+            self._ctx.term()
         return code
 
     def __enter__(self) -> LocalStack:

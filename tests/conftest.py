@@ -12,9 +12,11 @@ import pytest
 from hil.stack import LocalStack
 
 #: Faster supervision for tests; the behaviour is the same, only the periods are shorter.
-FAST = ("executive.heartbeat_period_s=0.2", "executive.backoff_initial_s=0.1",
-        "executive.backoff_max_s=0.4", "executive.stop_grace_s=0.5",
-        "apps.health.housekeeping_period_s=0.3")
+#: hang_misses=10 (2 s) keeps a loaded CI machine's scheduling stalls from counting as hangs;
+#: tests of hang detection itself add ``executive.hang_misses=3`` after FAST.
+FAST = ("executive.heartbeat_period_s=0.2", "executive.hang_misses=10",
+        "executive.backoff_initial_s=0.1", "executive.backoff_max_s=0.4",
+        "executive.stop_grace_s=0.5", "apps.health.housekeeping_period_s=0.3")
 
 
 @pytest.fixture

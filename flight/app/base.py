@@ -39,6 +39,7 @@ from flight.bus import (
     Outcome,
     Publisher,
     Reason,
+    Reply,
     Request,
     RunDir,
     Subscriber,
@@ -51,6 +52,8 @@ from flight.checkpoint import CheckpointStore
 EXECUTIVE = "executive"
 #: How often a process that lost the shared state asks the executive for a new snapshot.
 RESYNC_INTERVAL_S = 1.0
+#: How often the loop looks at offloaded work while some is running.
+WORK_POLL_S = 0.02
 
 
 class CommandFailed(Exception):
@@ -136,6 +139,7 @@ class App:
         self._handlers: list[tuple[str, Handler]] = []
         self._fds: dict[int, Callable[[], None]] = {}
         self._next_resync = 0.0
+        self._resync_pending = False
         self._ctx = zmq.Context()
         self.params = ParameterTable(self.full_model.parameters, self.checkpoint_store("params"))
         self.shared = SharedStateReplica(self._shared_changed)
@@ -226,19 +230,34 @@ class App:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, f"{self.name}-work")
         self._work.append((time.monotonic(), self._pool.submit(fn, *args), on_done))
 
-    def command(self, app: str, name: str, args: dict[str, Any] | None = None, *,
-                timeout: float = 2.0) -> Any:
-        """Send a command to another app and wait for it; raise CommandFailed if it fails."""
+    def send(self, app: str, name: str, args: dict[str, Any] | None = None, *,
+             on_reply: Callable[[Reply], None] | None = None, timeout: float = 5.0) -> str:
+        """Send a command to another app without waiting; ``on_reply`` gets its final reply.
+
+        The main loop never blocks on another app: a peer that is down or restarting must
+        not make this app miss its own heartbeats.
+        """
         client = self._clients.get(app)
         if client is None:
             client = CommandClient(self._ctx, self.ctx.run_dir.command_endpoint(app),
                                    self.name, self.clock, limits=self.ctx.limits,
                                    counters=self.counters)
             self._clients[app] = client
-        reply = client.call(name, args, timeout=timeout)
-        if not reply.ok:
-            raise CommandFailed(reply.reason, f"{app}.{name}: {reply.message}")
-        return reply.data
+            self._poller.register(client.socket, zmq.POLLIN)
+
+        def finished(reply: Reply) -> None:
+            if on_reply is not None:
+                self._guarded(on_reply, f"reply handler for {app}.{name}", reply)
+            elif not reply.ok:
+                self.log.warning("%s.%s ended %s: %s", app, name, reply.reason.name,
+                                 reply.message)
+
+        return client.submit(name, args, on_reply=finished, timeout=timeout)
+
+    @property
+    def busy(self) -> bool:
+        """True while offloaded work is running."""
+        return bool(self._work)
 
     def request_stop(self, why: str) -> None:
         self._stopping = why
@@ -287,6 +306,7 @@ class App:
     def _started(self) -> None:
         if not self.owns_shared_state():
             self.subscribe(STATE_TOPIC, self._state_update)
+            self.subscribe(f"hb.{EXECUTIVE}", self._executive_heartbeat)
             self._resync_shared_state()
         report = self.params.restore()
         for rejection in report.fallbacks:
@@ -303,11 +323,11 @@ class App:
 
     def _cycle(self) -> None:
         now = time.monotonic()
-        due = self.next_deadline()
-        deadline = min(self._next_hb, self._next_hk, due if due is not None else now + 3600)
+        due = [self._next_hb, self._next_hk]
+        due.extend(d for d in (self.next_deadline(), *self._client_deadlines()) if d is not None)
         if self._work:
-            deadline = min(deadline, now + 0.02)
-        ready = dict(self._poller.poll(max(0, int((deadline - now) * 1000) + 1)))
+            due.append(now + WORK_POLL_S)
+        ready = dict(self._poller.poll(max(0, int((min(due) - now) * 1000) + 1)))
         if self.server.socket in ready:
             self.server.handle_ready()
         if self.subscriber.socket in ready:
@@ -316,21 +336,35 @@ class App:
             self._drain_wakeups()
         for fd, callback in list(self._fds.items()):
             if fd in ready:
-                callback()
+                self._guarded(callback, f"callback for fd {fd}")
+        for client in list(self._clients.values()):
+            if client.pending or client.socket in ready:
+                client.service()
         self._reap_work()
         now = time.monotonic()
+        app_due = self.next_deadline()
         if now >= self._next_hb:
             self._next_hb = now + self.ctx.heartbeat_period_s
             self._heartbeat()
             self._keep_shared_state_synced()
-            self.on_tick()
-        elif due is not None and now >= due:
-            self.on_tick()
+            self._guarded(self.on_tick, "on_tick")
+        elif app_due is not None and now >= app_due:
+            self._guarded(self.on_tick, "on_tick")
         if now >= self._next_hk:
             self._next_hk += self.ctx.housekeeping_period_s
             if self._next_hk < now:
                 self._next_hk = now + self.ctx.housekeeping_period_s
             self._housekeeping()
+
+    def _client_deadlines(self) -> list[float | None]:
+        return [client.next_deadline() for client in self._clients.values() if client.pending]
+
+    def _guarded(self, fn: Callable[..., Any], what: str, *args: Any) -> None:
+        """Run an app's hook; a bug in it is logged, never the end of the process."""
+        try:
+            fn(*args)
+        except Exception:
+            self.log.exception("%s failed", what)
 
     def _close(self) -> None:
         if self._pool is not None:
@@ -364,7 +398,12 @@ class App:
         if busy > self.work_timeout_s:
             self.log.error("work running for %.1f s: withholding heartbeat", busy)
             return
-        self.publisher.publish(f"hb.{self.name}", {"pid": os.getpid(), "busy_s": busy})
+        self.publisher.publish(f"hb.{self.name}", {"pid": os.getpid(), "busy_s": busy,
+                                                   **self.heartbeat_extra()})
+
+    def heartbeat_extra(self) -> dict[str, Any]:
+        """More fields for this app's heartbeat (the executive adds the shared-state seq)."""
+        return {}
 
     def _busy_seconds(self) -> float:
         if not self._work:
@@ -375,11 +414,11 @@ class App:
         if not self._work:
             return
         still = []
-        for item in self._work:
-            if item[1].done():
-                item[2](item[1])
+        for started, future, on_done in self._work:
+            if future.done():
+                self._guarded(on_done, "on_done", future)
             else:
-                still.append(item)
+                still.append((started, future, on_done))
         self._work = still
 
     # ----------------------------------------------------------------- housekeeping
@@ -429,23 +468,40 @@ class App:
         return False
 
     def _state_update(self, envelope: Envelope) -> None:
+        if envelope.src != EXECUTIVE:
+            self.counters.rx_malformed += 1  # only the executive may change shared state
+            return
         if not self.shared.on_update(envelope):
             self._resync_shared_state()
 
+    def _executive_heartbeat(self, envelope: Envelope) -> None:
+        """The executive's heartbeat carries its state seq: notice an update we missed."""
+        seq = envelope.data.get("state_seq") if isinstance(envelope.data, dict) else None
+        known = self.shared.seq
+        if envelope.src == EXECUTIVE and type(seq) is int and known is not None and seq > known:
+            self.shared.seq = None
+            self._resync_shared_state()
+
     def _resync_shared_state(self) -> None:
-        """Ask for a snapshot; if none comes, the next heartbeat tries again."""
-        self._next_resync = time.monotonic() + RESYNC_INTERVAL_S
-        try:
-            snapshot = self.command(EXECUTIVE, "state_snapshot", timeout=1.0)
-        except CommandFailed as exc:
-            self.log.warning("no shared-state snapshot yet: %s", exc)
+        """Ask the executive for a snapshot; the answer comes back through the main loop."""
+        if self._resync_pending:
             return
-        if not self.shared.apply_snapshot(snapshot):
+        self._resync_pending = True
+        self._next_resync = time.monotonic() + RESYNC_INTERVAL_S
+        self.send(EXECUTIVE, "state_snapshot", on_reply=self._snapshot_arrived,
+                  timeout=RESYNC_INTERVAL_S)
+
+    def _snapshot_arrived(self, reply: Reply) -> None:
+        self._resync_pending = False
+        if not reply.ok:
+            self.log.warning("no shared-state snapshot: %s %s", reply.reason.name,
+                             reply.message)
+        elif not self.shared.apply_snapshot(reply.data):
             self.log.warning("shared-state snapshot unusable or followed by a gap: retrying")
 
     def _keep_shared_state_synced(self) -> None:
         if not self.owns_shared_state() and not self.shared.synced \
-                and time.monotonic() >= self._next_resync:
+                and not self._resync_pending and time.monotonic() >= self._next_resync:
             self._resync_shared_state()
 
     def _shared_changed(self, key: str, old: Any, new: Any) -> None:

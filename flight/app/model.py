@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -108,7 +108,11 @@ class Field:
             if not _INT_MIN <= value <= _INT_MAX:
                 raise InvalidValue(f"{self.name}: {value} does not fit in 64 bits")
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an int too large for a double (10**400)
+                raise InvalidValue(f"{self.name}: expected a finite number, got an integer "
+                                   f"too large for a float") from None
             if not math.isfinite(value):
                 raise InvalidValue(f"{self.name}: expected a finite number, got {value!r}")
         if self.min is not None and value < self.min:
@@ -255,7 +259,6 @@ class AppModel:
     telemetry: tuple[Channel, ...] = ()
     events: tuple[Event, ...] = ()
     parameters: tuple[Field, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for kind, items in (("command", self.commands), ("channel", self.telemetry),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.name, run_dir.log_dir, ctx.clock)
     cls = resolve_app_class(args.name, config["apps"][args.name]["class"], f"apps.{args.name}")
     app: App = cls(ctx)
-    return app.run()
+    code = app.run()
+    if app.busy:
+        # Offloaded work cannot be interrupted, and Python would wait for it at exit: leave
+        # now (logs flushed) so a SIGTERM stops the app within the executive's grace period.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -215,8 +215,31 @@ class CommandServer:
         self.socket.close()
 
 
+@dataclass
+class _Call:
+    """One command in flight from a client."""
+
+    cmd_id: str
+    raw: bytes
+    deadline: float
+    retry_interval: float
+    on_reply: Callable[[Reply], None]
+    next_send: float = 0.0
+    accepted: bool = False
+
+
 class CommandClient:
-    """Sends commands to one app's ROUTER and waits for their final reply, retrying on silence."""
+    """Sends commands to one app's ROUTER and follows each to its final reply.
+
+    Two ways to use it: :meth:`call` blocks until the final reply (CLIs, tests, scripts);
+    :meth:`submit` returns at once and calls back with the final reply, for a main loop that
+    must keep heartbeating — it registers :attr:`socket` in its poller, calls
+    :meth:`service` when the socket is readable or :meth:`next_deadline` has come.
+
+    Until the app has ACCEPTED, the same request (same id) is re-sent every
+    ``retry_interval`` seconds, so a restarting app or a lost message costs a retry, never a
+    second execution (the app's reply cache answers a duplicate with the first answer).
+    """
 
     def __init__(
         self,
@@ -234,6 +257,7 @@ class CommandClient:
         self._seq = itertools.count(1)
         self._prefix = f"{src}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._ids = itertools.count(1)
+        self._calls: dict[str, _Call] = {}
         self.counters = counters if counters is not None else BusCounters()
         self.unconnected_sends = 0
         self.socket = ctx.socket(zmq.DEALER)
@@ -244,6 +268,52 @@ class CommandClient:
 
     def new_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
+
+    @property
+    def pending(self) -> int:
+        """Commands sent and not yet finished."""
+        return len(self._calls)
+
+    def submit(
+        self,
+        name: str,
+        args: dict[str, Any] | None = None,
+        *,
+        on_reply: Callable[[Reply], None],
+        timeout: float = 5.0,
+        retry_interval: float = 0.5,
+        expires_in: float | None = None,
+        cmd_id: str | None = None,
+    ) -> str:
+        """Send ``name(args)`` now; ``on_reply`` gets the final reply (or a TIMEOUT) later."""
+        cmd_id = cmd_id or self.new_id()
+        exp = time.time() + (expires_in if expires_in is not None else timeout)
+        body = {"id": cmd_id, "cmd": name, "args": args or {}, "exp": exp}
+        raw = pack(self.src, next(self._seq), self._clock(), body)
+        self._calls[cmd_id] = _Call(cmd_id, raw, time.monotonic() + timeout, retry_interval,
+                                    on_reply)
+        self.service()
+        return cmd_id
+
+    def service(self) -> None:
+        """Read replies, re-send what is due, time out what is late; never blocks."""
+        self._read_replies()
+        now = time.monotonic()
+        for call in list(self._calls.values()):
+            if now >= call.deadline:
+                del self._calls[call.cmd_id]
+                call.on_reply(Reply(call.cmd_id, Status.FAILED, Reason.TIMEOUT,
+                                    "no final reply before the deadline"))
+            elif not call.accepted and now >= call.next_send:
+                # Not connected yet (IMMEDIATE): try again soon; sent: give the app time.
+                sent = self._try_send(call.raw)
+                call.next_send = now + (call.retry_interval if sent else CONNECT_POLL_S)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`service` next has something to do without a reply arriving."""
+        due = [min(c.deadline, c.deadline if c.accepted else c.next_send)
+               for c in self._calls.values()]
+        return min(due) if due else None
 
     def call(
         self,
@@ -256,38 +326,22 @@ class CommandClient:
         cmd_id: str | None = None,
         check: bool = False,
     ) -> Reply:
-        """Send ``name(args)`` and return its final reply (COMPLETED, FAILED or a TIMEOUT).
+        """Send ``name(args)`` and wait for its final reply (COMPLETED, FAILED or TIMEOUT).
 
-        Until the app has ACCEPTED, the same request (same id) is re-sent every
-        ``retry_interval`` seconds, so a restarting app or a lost message costs a retry,
-        never a second execution. With ``check`` a non-COMPLETED reply raises CommandError.
+        With ``check`` a reply other than COMPLETED raises :class:`CommandError`.
         """
-        cmd_id = cmd_id or self.new_id()
-        deadline = time.monotonic() + timeout
-        exp = time.time() + (expires_in if expires_in is not None else timeout)
-        body = {"id": cmd_id, "cmd": name, "args": args or {}, "exp": exp}
-        raw = pack(self.src, next(self._seq), self._clock(), body)
-        accepted = False
-        next_send = 0.0
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                reply = Reply(cmd_id, Status.FAILED, Reason.TIMEOUT,
-                              "no final reply before the deadline")
-                break
-            if not accepted and now >= next_send:
-                # Not connected yet (IMMEDIATE): try again soon; sent: give the app time.
-                next_send = now + (retry_interval if self._try_send(raw) else CONNECT_POLL_S)
-            wait = (deadline if accepted else min(deadline, next_send)) - now
-            if not self.socket.poll(max(1, int(wait * 1000))):
-                continue
-            accepted, final = self._receive(cmd_id, accepted)
-            if final is not None:
-                reply = final
-                break
-        if check and not reply.ok:
-            raise CommandError(reply)
-        return reply
+        replies: list[Reply] = []
+        cmd_id = self.submit(name, args, on_reply=replies.append, timeout=timeout,
+                             retry_interval=retry_interval, expires_in=expires_in,
+                             cmd_id=cmd_id)
+        while not replies:
+            due = self.next_deadline()
+            wait = 0.0 if due is None else due - time.monotonic()
+            self.socket.poll(max(1, int(wait * 1000) + 1))
+            self.service()
+        if check and not replies[0].ok:
+            raise CommandError(replies[0])
+        return replies[0]
 
     def _try_send(self, raw: bytes) -> bool:
         try:
@@ -298,19 +352,21 @@ class CommandClient:
         self.counters.tx += 1
         return True
 
-    def _receive(self, cmd_id: str, accepted: bool) -> tuple[bool, Reply | None]:
-        """Read queued replies: (whether ACCEPTED has been seen, the final reply if any)."""
+    def _read_replies(self) -> None:
         while True:
             try:
                 raw = self.socket.recv(flags=zmq.NOBLOCK)
             except zmq.Again:
-                return accepted, None
+                return
             reply = self._decode_reply(raw)
-            if reply is None or reply.cmd_id != cmd_id:
-                continue  # stale answer to an earlier, abandoned call
-            if reply.status is not Status.ACCEPTED:
-                return True, reply
-            accepted = True
+            call = self._calls.get(reply.cmd_id) if reply is not None else None
+            if reply is None or call is None:
+                continue  # malformed (counted), or a stale answer to an abandoned call
+            if reply.status is Status.ACCEPTED:
+                call.accepted = True
+                continue
+            del self._calls[reply.cmd_id]
+            call.on_reply(reply)
 
     def _decode_reply(self, raw: bytes) -> Reply | None:
         try:

@@ -22,6 +22,10 @@ from flight.bus.limits import DEFAULT_LIMITS, DecodeLimits
 DEFAULT_HWM = 10_000
 #: How long a closing socket may keep trying to deliver queued messages.
 DEFAULT_LINGER_MS = 200
+#: How many (src, topic) streams a subscriber tracks sequence numbers for. The keys are chosen
+#: by senders, so a faulty process spraying random ``src`` values must not grow memory without
+#: bound; past this the oldest stream is forgotten (its next gap goes uncounted).
+MAX_TRACKED_STREAMS = 4096
 
 Clock = Callable[[], float]
 
@@ -65,19 +69,21 @@ class Publisher:
         self.socket.connect(endpoint)
 
     def publish(self, topic: str, data: Any) -> int:
-        """Publish ``data`` on ``topic``; return its sequence number."""
+        """Publish ``data`` on ``topic``; return its sequence number.
+
+        ``counters.tx`` counts messages handed to the socket, not messages delivered.
+        """
         entry = self._topics.get(topic)
         if entry is None:
             entry = self._topics[topic] = _Topic(topic)
         entry.seq += 1
         body = self._pack((self.src, entry.seq, self._clock(), data))
-        try:
-            # A PUB socket never blocks: at its high-water mark libzmq drops the message.
-            self.socket.send(entry.frame, _SEND_MORE)
-            self.socket.send(body, zmq.NOBLOCK)
-            self.counters.tx += 1
-        except zmq.Again:
-            self.counters.tx_dropped += 1
+        # A PUB socket never blocks and never raises zmq.Again: at its high-water mark libzmq
+        # drops the message silently, so the publisher cannot count drops (subscribers see
+        # them as sequence gaps).
+        self.socket.send(entry.frame, _SEND_MORE)
+        self.socket.send(body, zmq.NOBLOCK)
+        self.counters.tx += 1
         return entry.seq
 
     def close(self) -> None:
@@ -168,10 +174,14 @@ class Subscriber:
             return None
         self.counters.rx += 1
         key = (envelope.src, envelope.topic)
-        last = self._last_seq.get(key)
-        if last is not None and envelope.seq > last + 1:
+        last_seq = self._last_seq
+        last = last_seq.get(key)
+        if last is None:
+            if len(last_seq) >= MAX_TRACKED_STREAMS:
+                del last_seq[next(iter(last_seq))]  # the oldest inserted stream
+        elif envelope.seq > last + 1:
             self.counters.rx_gaps += envelope.seq - last - 1
-        self._last_seq[key] = envelope.seq
+        last_seq[key] = envelope.seq
         return envelope
 
     def close(self) -> None:

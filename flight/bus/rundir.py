@@ -16,6 +16,9 @@ from pathlib import Path
 
 #: The longest ``ipc://`` path Linux accepts (sizeof(sun_path) - 1).
 MAX_IPC_PATH = 107
+#: The longest app name a configuration may use (see ``flight.config.schema.APP_NAME_RE``);
+#: ``prepare`` checks that the command socket of an app with such a name still fits.
+MAX_APP_NAME = 24
 
 
 def default_run_dir() -> Path:
@@ -84,7 +87,7 @@ class RunDir:
             raise RunDirError(f"{self.root} belongs to uid {info.st_uid}, not to us")
         if stat.S_IMODE(info.st_mode) & 0o077:
             os.chmod(self.root, 0o700)
-        longest = self.command_endpoint("x" * 16)[len("ipc://") :]
+        longest = self.command_endpoint("x" * MAX_APP_NAME)[len("ipc://") :]
         if len(longest) > MAX_IPC_PATH:
             raise RunDirError(
                 f"run directory {self.root} is too long for ipc sockets "

@@ -50,7 +50,8 @@ __all__ = [
     "Rejection",
 ]
 
-_log = logging.getLogger(__name__)
+#: Under ``sunlit`` so that housekeeping warnings land in the owning app's JSON log.
+_log = logging.getLogger("sunlit.checkpoint")
 
 #: Identifies a Sunlit checkpoint file and its format version; a new layout gets a new magic.
 MAGIC = b"SLCKPT01"
@@ -196,13 +197,23 @@ class CheckpointStore:
                 _unlink_quietly(tmp)
                 raise
             self._last_saved = generation
-            # The rename lives in the directory; without this a power cut can undo it.
-            _fsync_directory(self._dir)
-
-            signature = _signature(os.lstat(final))
-            self._known_intact[generation] = signature
-            self._prune()
-            return GenerationInfo(generation, final, size, digest, stamp)
+            info = GenerationInfo(generation, final, size, digest, stamp)
+            # From here on the new generation is in place and the next load will find it, so a
+            # failure must not make save() report failure: the caller would answer FAILED for
+            # state that is in fact saved. It is logged instead.
+            try:
+                # The rename lives in the directory; without this a power cut can undo it.
+                _fsync_directory(self._dir)
+            except OSError as exc:
+                _log.warning("checkpoint %s: generation %d saved, but fsync of %s failed: %s",
+                             self._name, generation, self._dir, exc)
+            try:
+                self._known_intact[generation] = _signature(os.lstat(final))
+                self._prune()
+            except OSError as exc:
+                _log.warning("checkpoint %s: generation %d saved, but pruning old generations "
+                             "failed: %s", self._name, generation, exc)
+            return info
 
     def load(self) -> LoadResult | None:
         """Return the newest intact generation, falling back past damaged newer files.

@@ -9,13 +9,14 @@ from __future__ import annotations
 import copy
 import importlib
 import importlib.resources
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from flight.app.model import Field, InvalidValue
 from flight.config.errors import ConfigError
-from flight.config.schema import APP_KEYS, SECTIONS
+from flight.config.schema import APP_KEYS, APP_NAME_EXPECTED, APP_NAME_RE, SECTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -99,7 +100,28 @@ def validate(raw: dict[str, Any]) -> dict[str, Any]:
         config[section] = check_table(raw.get(section, {}), fields, section)
     config["apps"] = _validate_apps(raw.get("apps", {}))
     config["fdir"] = _validate_fdir(raw.get("fdir", {}), config["apps"])
+    _check_json_safe(config, "")
     return config
+
+
+def _check_json_safe(value: Any, key: str) -> None:
+    """Refuse what JSON cannot carry: the executive hands the config to its children as JSON.
+
+    TOML has dates and times (``t = 1979-05-27``) that JSON has not, and NaN or infinity would
+    only come back through Python's non-standard JSON extension.
+    """
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_json_safe(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json_safe(item, f"{key}[{index}]")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(key, "a finite number", value)
+    elif not (value is None or isinstance(value, (str, int, bool))):
+        raise ConfigError(key, "a string, number, boolean, array or table (no dates or times)",
+                          value)
 
 
 def check_table(table: Any, fields: tuple[Field, ...], key: str,
@@ -137,13 +159,23 @@ def _validate_apps(apps: Any) -> dict[str, Any]:
     if not isinstance(apps, dict):
         raise ConfigError("apps", "a table of app tables", type(apps).__name__)
     out: dict[str, Any] = {}
+    executive = resolve_app_class("executive", EXECUTIVE_CLASS, "executive")
+    ids: dict[int, str] = {executive.app_id: "the executive"}  # type: ignore[attr-defined]
     for name, table in apps.items():
         key = f"apps.{name}"
+        if not APP_NAME_RE.fullmatch(name):
+            raise ConfigError(key, APP_NAME_EXPECTED)
         if not isinstance(table, dict):
             raise ConfigError(key, "a table", type(table).__name__)
         if name == "executive":
             raise ConfigError(key, "an app name other than 'executive' (use [executive])")
         cls = resolve_app_class(name, table.get("class", ""), key)
+        app_id = cls.app_id  # type: ignore[attr-defined]
+        if app_id in ids:
+            raise ConfigError(f"{key}.class", f"a class with an app_id of its own ({app_id} is "
+                              f"also the app_id of {ids[app_id]})",
+                              table.get("class") or BUILTIN_APPS.get(name))
+        ids[app_id] = f"apps.{name}"
         settings_fields: tuple[Field, ...] = getattr(cls, "settings", ())
         base = check_table(table, APP_KEYS, key,
                            allow_extra=frozenset(f.name for f in settings_fields))

@@ -8,7 +8,10 @@ mistake that costs an orbit.
 
 from __future__ import annotations
 
+import re
+
 from flight.app.model import Field, Param, ValueType
+from flight.bus.rundir import MAX_APP_NAME
 
 FLOAT, INT, STR, BOOL = ValueType.FLOAT, ValueType.INT, ValueType.STR, ValueType.BOOL
 
@@ -47,6 +50,12 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
               min=0.05, max=3600),
     ),
 }
+
+#: What ``<name>`` in ``[apps.<name>]`` may be: lower_snake_case (so FDIR names such as
+#: ``app.channel`` parse) and short enough that the app's command socket path fits.
+APP_NAME_RE = re.compile(rf"^[a-z][a-z0-9_]{{0,{MAX_APP_NAME - 1}}}$")
+APP_NAME_EXPECTED = (f"an app name of 1-{MAX_APP_NAME} characters from [a-z0-9_], "
+                     "starting with a letter")
 
 #: Keys every ``[apps.<name>]`` table may have, besides the app's own settings.
 APP_KEYS: tuple[Field, ...] = (

@@ -16,7 +16,7 @@ from typing import Any
 
 from flight.app.base import App, AppContext, CommandFailed
 from flight.app.model import Severity
-from flight.bus import BusProxy, CommandClient, Envelope, Reason
+from flight.bus import BusProxy, Envelope, Reason, Reply
 from flight.bus.clone import SharedStateServer
 from flight.executive.fdir import ActionKind, FdirTable, Firing, parse_rules, resolve_path
 from flight.executive.model import EXECUTIVE_MODEL
@@ -46,7 +46,8 @@ class Executive(App):
         self._stale_after = {name: 5 * app["housekeeping_period_s"]
                              for name, app in config["apps"].items()}
         self._boot_deadline = 0.0
-        self._boot_into_safe = False
+        self._booting = True
+        self._fdir_in_flight: set[str] = set()
         self._next_fdir = 0.0
         self._next_watchdog = 0.0
         self._mode_store = self.checkpoint_store("mode")
@@ -71,14 +72,27 @@ class Executive(App):
 
     def on_start(self) -> None:
         self.state = SharedStateServer(self.publisher)
+        if self._persisted_mode() is Mode.SAFE:
+            # SAFE is sticky across restarts: come back in SAFE, never pass through NOMINAL.
+            self.modes = ModeMachine(Mode.SAFE)
+            self.emit("MODE_TRANSITION", Severity.CRITICAL, old=Mode.BOOT.value,
+                      new=Mode.SAFE.value, why="SAFE was persisted before the restart")
         self.state.set("mode", self.mode)
-        loaded = self._mode_store.load_object()
-        self._boot_into_safe = loaded is not None and loaded[0] == Mode.SAFE.value
         self.subscribe("hb.", self._on_heartbeat)
         self.subscribe("tlm.", self._on_telemetry)
         self._boot_deadline = time.monotonic() + self.config["executive"]["boot_timeout_s"]
         self.supervisor.start_all()
         self._publish_processes()
+
+    def _persisted_mode(self) -> Mode | None:
+        loaded = self._mode_store.load_object()
+        try:
+            return Mode(loaded[0]) if loaded is not None else None
+        except ValueError:
+            return None  # a checkpoint from elsewhere: boot normally
+
+    def heartbeat_extra(self) -> dict[str, Any]:
+        return {"state_seq": self.state.seq}
 
     def next_deadline(self) -> float | None:
         """Wake exactly when a child's deadline, an FDIR evaluation or the watchdog is due."""
@@ -88,14 +102,14 @@ class Executive(App):
             due.append(child_due)
         if self.notifier.watchdog_interval_s is not None:
             due.append(self._next_watchdog)
-        if self.modes.mode is Mode.BOOT:
+        if self._booting:
             due.append(self._boot_deadline)
         return min(due)
 
     def on_tick(self) -> None:
         self.supervisor.tick()
         now = time.monotonic()
-        if self.modes.mode is Mode.BOOT:
+        if self._booting:
             self._check_boot(now)
         if now >= self._next_fdir:
             self._next_fdir = now + self.config["executive"]["fdir_period_s"]
@@ -107,22 +121,29 @@ class Executive(App):
 
     def on_stop(self) -> None:
         self.notifier.stopping()
-        self.supervisor.shutdown(timeout=self.policy.stop_grace_s + 1.0)
+        stuck = self.supervisor.shutdown(timeout=self.policy.stop_grace_s + 1.0)
+        if stuck:
+            self.log.error("apps survived SIGKILL and were left behind: %s", ", ".join(stuck))
         self.proxy.stop()
 
     def _check_boot(self, now: float) -> None:
+        """Boot ends when every app has settled (running, or given up on) or at the timeout.
+
+        Only then is systemd told READY, whatever the mode: a flatsat that booted into SAFE
+        is up and waiting for the ground, not failing to start.
+        """
         children = self.supervisor.children.values()
-        if all(c.state is ProcState.RUNNING for c in children):
-            target = Mode.SAFE if self._boot_into_safe else Mode.NOMINAL
-            why = "boot complete" + (" (SAFE persisted before restart)"
-                                     if self._boot_into_safe else "")
-            self._change_mode(target, why)
-            self.notifier.ready(f"mode {self.mode}")
-        elif now >= self._boot_deadline:
-            late = [c.name for c in children if c.state is not ProcState.RUNNING]
+        settled = (ProcState.RUNNING, ProcState.FLAPPING, ProcState.STOPPED)
+        if not all(c.state in settled for c in children) and now < self._boot_deadline:
+            return
+        self._booting = False
+        late = [c.name for c in children if c.state is not ProcState.RUNNING]
+        if late:
             self.emit("BOOT_TIMEOUT", apps=", ".join(late))
-            self._change_mode(Mode.SAFE, "boot timeout")
-            self.notifier.ready(f"mode {self.mode} (boot timeout)")
+            self._change_mode(Mode.SAFE, "apps not running at the end of boot")
+        elif self.modes.mode is Mode.BOOT:
+            self._change_mode(Mode.NOMINAL, "boot complete", booting=True)
+        self.notifier.ready(f"mode {self.mode}")
 
     # ------------------------------------------------------------------ processes
     def _spawn(self, name: str) -> subprocess.Popen[bytes]:
@@ -151,6 +172,8 @@ class Executive(App):
 
     def child_running(self, child: Child) -> None:
         self.emit("APP_RUNNING", app=child.name)
+        if self._booting:
+            self._check_boot(time.monotonic())
 
     def child_exited(self, child: Child, how: str) -> None:
         self.emit("APP_EXITED", app=child.name, pid=child.last_pid, how=how)
@@ -168,9 +191,15 @@ class Executive(App):
         self.emit("APP_FLAPPING", app=child.name, count=len(child.restart_log),
                   window_s=self.policy.flap_window_s)
         self._change_mode(Mode.SAFE, f"{child.name} is flapping")
+        if self._booting:
+            self._check_boot(time.monotonic())
 
     # ------------------------------------------------------------------ modes
-    def _change_mode(self, target: Mode, why: str, *, exit_safe: bool = False) -> bool:
+    def _change_mode(self, target: Mode, why: str, *, exit_safe: bool = False,
+                     booting: bool = False) -> bool:
+        if self._booting and target is not Mode.SAFE and not booting:
+            self.emit("MODE_REFUSED", why=f"{target.value} requested while still booting")
+            return False
         try:
             if exit_safe:
                 transition = self.modes.exit_safe(target, why)
@@ -181,11 +210,15 @@ class Executive(App):
             return False
         if transition is None:
             return True
-        self._mode_store.save_object(transition.new.value)
         self.state.set("mode", transition.new.value)
         severity = Severity.CRITICAL if transition.new is Mode.SAFE else Severity.WARNING
         self.emit("MODE_TRANSITION", severity, old=transition.old.value,
                   new=transition.new.value, why=why)
+        try:
+            self._mode_store.save_object(transition.new.value)
+        except (OSError, ValueError) as exc:
+            # The mode has changed all the same; what is lost is only its survival of a reboot.
+            self.emit("PERSIST_FAILED", what="mode", why=f"{type(exc).__name__}: {exc}")
         return True
 
     # ------------------------------------------------------------------ FDIR
@@ -215,27 +248,23 @@ class Executive(App):
             else:
                 self.emit("FDIR_ACTION_FAILED", rule=rule.name, why=f"no app {action.app}")
         elif action.kind is ActionKind.COMMAND and action.command is not None:
-            self._send_async(rule.name, action.command, dict(action.args))
+            self._command_action(rule.name, action.command, dict(action.args))
 
-    def _send_async(self, rule: str, target: str, args: dict[str, Any]) -> None:
-        """Send an FDIR command from a worker thread so supervision never waits on an app."""
+    def _command_action(self, rule: str, target: str, args: dict[str, Any]) -> None:
+        """Send an FDIR rule's command without waiting; one in flight per rule at most."""
+        if rule in self._fdir_in_flight:
+            self.emit("FDIR_ACTION_FAILED", rule=rule, why=f"{target}: previous one pending")
+            return
         app, _, name = target.partition(".")
+        self._fdir_in_flight.add(rule)
 
-        def send() -> str:
-            client = CommandClient(self._ctx, self.ctx.run_dir.command_endpoint(app),
-                                   f"{self.name}-fdir", self.clock)
-            try:
-                reply = client.call(name, args, timeout=5.0)
-            finally:
-                client.close()
-            return "" if reply.ok else f"{target}: {reply.reason.name} {reply.message}"
+        def finished(reply: Reply) -> None:
+            self._fdir_in_flight.discard(rule)
+            if not reply.ok:
+                self.emit("FDIR_ACTION_FAILED", rule=rule,
+                          why=f"{target}: {reply.reason.name} {reply.message}")
 
-        def done(future: Any) -> None:
-            why = future.exception() or future.result()
-            if why:
-                self.emit("FDIR_ACTION_FAILED", rule=rule, why=str(why))
-
-        self.offload(send, on_done=done)
+        self.send(app, name, args, on_reply=finished)
 
     # ------------------------------------------------------------------ housekeeping
     def _own_values(self) -> dict[str, Any]:
@@ -261,13 +290,14 @@ class Executive(App):
 
     def do_set_mode(self, mode: str, why: str) -> dict[str, Any]:
         if not self._change_mode(Mode(mode), why):
-            raise CommandFailed(Reason.NOT_PERMITTED,
-                                f"{self.mode} -> {mode} refused (leaving SAFE needs exit_safe)")
+            hint = "still booting" if self._booting else "leaving SAFE needs exit_safe"
+            raise CommandFailed(Reason.NOT_PERMITTED, f"{self.mode} -> {mode} refused ({hint})")
         return {"mode": self.mode}
 
     def do_exit_safe(self, mode: str) -> dict[str, Any]:
         if not self._change_mode(Mode(mode), "exit_safe commanded", exit_safe=True):
-            raise CommandFailed(Reason.NOT_PERMITTED, f"not in SAFE (mode is {self.mode})")
+            why = "still booting" if self._booting else f"not in SAFE (mode is {self.mode})"
+            raise CommandFailed(Reason.NOT_PERMITTED, why)
         return {"mode": self.mode}
 
     def do_restart_app(self, app: str) -> None:

@@ -62,6 +62,7 @@ EXECUTIVE_MODEL = AppModel(
         Event("MODE_REFUSED", Severity.WARNING, "Mode change refused: {why}"),
         Event("FDIR_TRIPPED", Severity.WARNING, "FDIR rule {rule} tripped: {message} {values}"),
         Event("FDIR_ACTION_FAILED", Severity.ERROR, "FDIR rule {rule} action failed: {why}"),
-        Event("BOOT_TIMEOUT", Severity.ERROR, "Apps not running after boot timeout: {apps}"),
+        Event("BOOT_TIMEOUT", Severity.ERROR, "Apps not running at the end of boot: {apps}"),
+        Event("PERSIST_FAILED", Severity.ERROR, "Could not persist the {what}: {why}"),
     ),
 )

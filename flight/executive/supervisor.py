@@ -143,13 +143,15 @@ class Supervisor:
     def stop(self, name: str, then: AfterStop = AfterStop.STAY_DOWN) -> None:
         """Ask one app to stop (SIGTERM, then SIGKILL after the grace period)."""
         child = self.children[name]
-        child.after_stop = then
         if child.process is None:
             if then is AfterStop.STAY_DOWN:
                 child.state = ProcState.STOPPED
             return
         if child.state is ProcState.STOPPING:
+            if then is AfterStop.STAY_DOWN:
+                child.after_stop = then  # an explicit stop wins; a hang stays a failure
             return
+        child.after_stop = then
         self._signal(child, signal.SIGTERM)
         self._signal(child, signal.SIGCONT)  # a SIGSTOPped child must run to handle SIGTERM
         child.state = ProcState.STOPPING
@@ -162,17 +164,27 @@ class Supervisor:
         else:
             self.stop(name, then=AfterStop.RESTART)
 
-    def shutdown(self, timeout: float) -> None:
-        """Stop every child and wait for all of them (blocking: used only on the way out)."""
+    def shutdown(self, timeout: float) -> list[str]:
+        """Stop every child and wait for them (blocking: used only on the way out).
+
+        SIGKILL follows after ``timeout``; a child that survives another ``timeout`` after
+        that (stuck in uninterruptible I/O) is given up on. Returns the names of those.
+        Wall-clock monotonic time on purpose: this must end even under a test's fake clock.
+        """
         for name in self.children:
             self.stop(name)
         deadline = time.monotonic() + timeout
+        killed = False
         while any(c.process is not None for c in self.children.values()):
             self.tick()
             if time.monotonic() > deadline:
+                if killed:
+                    break
                 for child in self.children.values():
                     self._signal(child, signal.SIGKILL)
+                killed, deadline = True, time.monotonic() + timeout
             time.sleep(0.02)
+        return [c.name for c in self.children.values() if c.process is not None]
 
     # ------------------------------------------------------------------ inputs
     def heartbeat(self, name: str, pid: int | None) -> None:
@@ -206,6 +218,7 @@ class Supervisor:
                     self._hung(child, silent)
             elif child.state is ProcState.STOPPING and now >= child.stop_deadline:
                 self._signal(child, signal.SIGKILL)
+                child.stop_deadline = now + self.policy.stop_grace_s  # not again at once
             elif child.state is ProcState.BACKOFF and now >= child.next_start:
                 self._launch(child)
 
@@ -278,6 +291,8 @@ class Supervisor:
         if after is AfterStop.STAY_DOWN:
             child.state = ProcState.STOPPED
         elif after is AfterStop.RESTART:
+            if self._flapping(child):  # commanded restarts count too: an FDIR loop is a fault
+                return
             child.restarts += 1
             child.failures = 0
             self._launch(child)
@@ -289,13 +304,7 @@ class Supervisor:
         ran = now - child.started_at
         if ran >= self.policy.backoff_reset_s:
             child.failures = 0
-        log = child.restart_log
-        log.append(now)
-        while log and now - log[0] > self.policy.flap_window_s:
-            log.popleft()
-        if len(log) > self.policy.flap_max_restarts:
-            child.state = ProcState.FLAPPING
-            self._listener.child_flapping(child)
+        if self._flapping(child):
             return
         delay = min(self.policy.backoff_initial_s * 2 ** child.failures, self.policy.backoff_max_s)
         child.failures += 1
@@ -303,6 +312,19 @@ class Supervisor:
         child.state = ProcState.BACKOFF
         child.next_start = now + delay
         self._listener.child_restart_scheduled(child, delay)
+
+    def _flapping(self, child: Child) -> bool:
+        """Record a restart; if there were too many in the window, leave the child down."""
+        now = self._clock()
+        log = child.restart_log
+        log.append(now)
+        while log and now - log[0] > self.policy.flap_window_s:
+            log.popleft()
+        if len(log) <= self.policy.flap_max_restarts:
+            return False
+        child.state = ProcState.FLAPPING
+        self._listener.child_flapping(child)
+        return True
 
     def _hung(self, child: Child, silent: float) -> None:
         self._listener.child_hung(child, silent)

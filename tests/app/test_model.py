@@ -95,6 +95,14 @@ def test_numbers_refuse_non_finite_bools_and_non_numbers(kind: ValueType, value:
     assert check(Field("x", kind, "doc"), value) is InvalidValue
 
 
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 2**1024])
+def test_float_refuses_an_int_too_large_for_a_double(value: int) -> None:
+    """float() would raise OverflowError; a config value like this must be a clean error."""
+    with pytest.raises(InvalidValue, match="too large"):
+        Field("x", ValueType.FLOAT, "doc").check(value)
+    assert Field("x", ValueType.FLOAT, "doc").check(2**1023) == float(2**1023)
+
 @given(value=st.one_of(st.integers(-(2**53), 2**53), st.floats(allow_nan=False,
                                                                 allow_infinity=False)),
        lo=bounds, hi=bounds)

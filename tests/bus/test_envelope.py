@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 import tracemalloc
 from typing import Any
 
@@ -168,15 +167,12 @@ HOSTILE = {
 @pytest.mark.parametrize("body", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_length_prefixes_are_rejected_cheaply(body: bytes) -> None:
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         kind = decode_or_error(b"t", body)
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert kind == "malformed"
-    assert elapsed < 0.5
     assert peak < 4 * 1024 * 1024, f"{peak} bytes allocated for a {len(body)}-byte message"
 
 

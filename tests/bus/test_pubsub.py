@@ -25,6 +25,7 @@ from flight.bus import (
 )
 from flight.bus.envelope import decode, pack
 from flight.bus.proxy import BusProxy
+from flight.bus.pubsub import MAX_TRACKED_STREAMS
 
 SOCKET_SETTINGS = settings(
     deadline=None, max_examples=15,
@@ -325,6 +326,26 @@ def test_gap_examples(lone_subscriber: Subscriber) -> None:
     for src, seq in [("a", 1), ("a", 2), ("a", 5), ("b", 9), ("a", 6), ("a", 1), ("a", 3)]:
         sub._accept(frame(src, seq))
     assert sub.counters.rx_gaps == 2 + 1  # 2→5 lost two; the restart at 1, then 1→3 lost one
+
+
+def test_sequence_table_is_capped_against_sprayed_sources(lone_subscriber: Subscriber) -> None:
+    """Sender-chosen (src, topic) keys must not grow memory without bound."""
+    sub = lone_subscriber
+    sub._last_seq.clear()
+    sub.counters.reset()
+    assert sub._accept(frame("steady", 1)) is not None
+    for n in range(MAX_TRACKED_STREAMS + 100):
+        assert sub._accept_frames(b"tlm.x", pack(f"spray{n}", 1, 0.0, None)) is not None
+        assert len(sub._last_seq) <= MAX_TRACKED_STREAMS
+    assert len(sub._last_seq) == MAX_TRACKED_STREAMS
+    # The oldest streams went first; the newest are still tracked and still count gaps.
+    assert ("steady", "tlm.x") not in sub._last_seq
+    assert ("spray0", "tlm.x") not in sub._last_seq
+    newest = f"spray{MAX_TRACKED_STREAMS + 99}"
+    assert sub._last_seq[(newest, "tlm.x")] == 1
+    sub._accept(frame(newest, 4))
+    assert sub.counters.rx_gaps == 2
+    assert sub.counters.rx == MAX_TRACKED_STREAMS + 102
 
 
 @settings(deadline=None, max_examples=300,

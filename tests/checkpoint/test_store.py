@@ -6,7 +6,9 @@ torn temp files, what a SIGKILL leaves behind) only exist on a real file system.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import random
 import re
@@ -25,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import flight.checkpoint.store as store_module
 from flight.checkpoint import (
     HEADER_MAX,
     MAGIC,
@@ -174,6 +177,58 @@ def test_payload_size_limit(tmp_path: Path) -> None:
     assert result.payload == b"y" * 100
     assert [r.generation for r in result.rejected] == [2]
     assert "exceeds limit" in result.rejected[0].reason
+
+
+@pytest.mark.parametrize("failing", ["_fsync_directory", "_prune"])
+def test_housekeeping_failure_after_the_rename_does_not_fail_the_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Once os.replace has put the generation in place, save() must report it as saved.
+
+    Raising would make the caller answer FAILED for state the next boot will load.
+    """
+    store = CheckpointStore(tmp_path, NAME, generations=2)
+    store.save(b"one")
+    store.save(b"two")
+
+    def broken(*_args: object) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    if failing == "_prune":
+        monkeypatch.setattr(store, "_prune", broken)
+    else:
+        monkeypatch.setattr(store_module, "_fsync_directory", broken)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("sunlit.checkpoint")
+    logger.addHandler(handler)
+    try:
+        info = store.save(b"three")
+    finally:
+        logger.removeHandler(handler)
+
+    assert info.generation == 3 and info.path == gen_path(tmp_path, 3)
+    assert load_ok(CheckpointStore(tmp_path, NAME)).payload == b"three"
+    assert any(r.levelno == logging.WARNING and "generation 3 saved" in r.getMessage()
+               for r in records), records
+
+
+def test_failure_before_the_rename_still_fails_the_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = CheckpointStore(tmp_path, NAME)
+    store.save(b"one")
+
+    def broken(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module.os, "replace", broken)
+    with pytest.raises(OSError, match="No space"):
+        store.save(b"two")
+    monkeypatch.undo()
+    assert load_ok(store).payload == b"one"
+    assert temp_files(tmp_path) == []
 
 
 # ---------------------------------------------------------------------- torn writes, fallback

@@ -16,8 +16,9 @@ from flight.bus import Reason
 from hil.stack import LocalStack, StackError, wait_until
 from tests.conftest import FAST
 
-PERIOD = 0.2  # executive.heartbeat_period_s in FAST
-HANG_MISSES = 3
+#: The hang test's own supervision settings: the profile's real hang threshold.
+PERIOD = 0.5  # executive.heartbeat_period_s
+HANG_MISSES = 3  # executive.hang_misses
 
 
 def _set_param(stack: LocalStack, name: str, value: object) -> bool:
@@ -69,21 +70,24 @@ def _kill_while_changing_parameters(stack: LocalStack, rng: random.Random, round
 
 
 def test_sigstop_is_detected_as_hang_within_three_periods_and_restarted(
-        stack: LocalStack) -> None:
-    tap = stack.tap("evt.executive", "hb.health")
-    old = stack.wait_running("health")
-    last_hb = tap.wait(lambda e: e.topic == "hb.health", 2, "a heartbeat").t
-    os.kill(old["pid"], signal.SIGSTOP)
-    stopped_at = time.time()
-    hung = tap.wait_event("executive", "APP_HUNG", timeout=5)
-    # Declared hung at most three periods (plus one supervision check) after the last beat.
-    detected_after = hung.t - max(last_hb, stopped_at - PERIOD)
-    assert detected_after <= HANG_MISSES * PERIOD + PERIOD / 5 + 0.1, detected_after
-    assert hung.t - stopped_at <= HANG_MISSES * PERIOD + 0.15
-    tap.wait_event("executive", "APP_EXITED", timeout=5,
-                   where=lambda a: a["pid"] == old["pid"])
-    new = stack.wait_running("health", timeout=10, not_pid=old["pid"])
-    assert new["restarts"] == 1
+        run_dir: Path) -> None:
+    # FAST tolerates long stalls (hang_misses=10); this test is about the real threshold.
+    overrides = (*FAST, f"executive.hang_misses={HANG_MISSES}",
+                 f"executive.heartbeat_period_s={PERIOD}")
+    with LocalStack(run_dir, overrides=overrides, log_to=run_dir / "stack.out") as stack:
+        tap = stack.tap("evt.executive", "hb.health")
+        old = stack.wait_running("health")
+        last_hb = tap.wait(lambda e: e.topic == "hb.health", 2, "a heartbeat").t
+        os.kill(old["pid"], signal.SIGSTOP)
+        stopped_at = time.time()
+        hung = tap.wait_event("executive", "APP_HUNG", timeout=5)
+        # Declared hung within three periods of the last beat (plus scheduling slack).
+        detected_after = hung.t - max(last_hb, stopped_at - PERIOD)
+        assert detected_after <= HANG_MISSES * PERIOD + 0.3, detected_after
+        tap.wait_event("executive", "APP_EXITED", timeout=5,
+                       where=lambda a: a["pid"] == old["pid"])
+        new = stack.wait_running("health", timeout=10, not_pid=old["pid"])
+        assert new["restarts"] == 1
 
 
 def test_app_crashing_at_start_backs_off_then_flaps_into_safe(run_dir: Path) -> None:
@@ -130,7 +134,11 @@ def test_restarted_app_learns_the_current_mode(stack: LocalStack) -> None:
     old = stack.wait_running("health")
     os.kill(old["pid"], signal.SIGKILL)
     stack.wait_running("health", not_pid=old["pid"])
-    fresh = tap.wait_telemetry("health", lambda t: t["uptime_s"] < 2.0 and t["mode"] != "BOOT")
+    # Sent after the new process was running (the old one's telemetry is still in the tap).
+    since = time.time()
+    fresh = tap.wait(lambda e: e.topic == "tlm.health" and e.t >= since
+                     and e.data["uptime_s"] < 10.0 and e.data["mode"] != "BOOT",
+                     10.0, "telemetry from the restarted health app")
     assert fresh.data["mode"] == "POWER_SAVE"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.stack import LocalStack, StackError
+from hil.stack import LocalStack
 from tests.conftest import FAST
 
 ROOT = Path(__file__).parents[2]
@@ -22,7 +22,8 @@ def worker_stack(run_dir: Path) -> Iterator[LocalStack]:
         class = "tests.support.apps:Worker"
         housekeeping_period_s = 0.3
     """))
-    stack = LocalStack(run_dir, config=str(config), overrides=FAST,
+    # These tests are about hang detection: the real threshold, not FAST's tolerant one.
+    stack = LocalStack(run_dir, config=str(config), overrides=(*FAST, "executive.hang_misses=3"),
                        env={"PYTHONPATH": str(ROOT)}, log_to=run_dir / "stack.out")
     stack.start()
     yield stack
@@ -36,9 +37,8 @@ def test_offloaded_work_longer_than_hang_limit_keeps_heartbeating(
     # 1.5 s of work is longer than three heartbeat periods (3 x 0.2 s).
     assert worker_stack.command("worker", "work", {"seconds": 1.5}).ok
     tap.wait_event("worker", "WORK_DONE", timeout=5)
-    with pytest.raises(StackError):
-        tap.wait_event("executive", "APP_HUNG", timeout=0.2)
-    assert worker_stack.process_row("worker")["pid"] == pid
+    row = worker_stack.process_row("worker")
+    assert row["restarts"] == 0 and row["pid"] == pid
     assert worker_stack.command("worker", "noop").ok
 
 

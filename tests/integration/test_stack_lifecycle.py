@@ -18,7 +18,7 @@ def test_boots_to_nominal_and_reports_each_process(stack: LocalStack) -> None:
     rows = {row["name"]: row for row in status["processes"]}
     assert rows["health"]["state"] == "RUNNING"
     assert psutil.pid_exists(rows["health"]["pid"])
-    assert rows["health"]["heartbeat_age_s"] < 1.0
+    assert rows["health"]["heartbeat_age_s"] < 3.0
 
 
 def test_noop_completes_and_emits_event(stack: LocalStack) -> None:
@@ -59,7 +59,7 @@ def test_sigterm_stops_every_process(run_dir) -> None:
     assert stack.stop() == 0
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
-    assert not (run_dir / "executive.pid").exists()
+    assert not (run_dir / "executive.pid").read_text()  # emptied and unlocked
 
 
 def test_cli_status_json_and_stop(stack: LocalStack) -> None:

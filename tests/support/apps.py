@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flight.app import App, AppModel, Arg, Command, Event, Severity, ValueType
+from flight.bus import Reply
 
 
 class CrashAtStart(App):
@@ -39,3 +40,23 @@ class Worker(App):
 
     def do_block(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+class Asker(App):
+    """Commands another app from its handler, as apps do; the answer comes back later."""
+
+    app_id = 92
+    model = AppModel(
+        commands=(
+            Command("ask", "Send noop to another app and report the outcome as an event.",
+                    args=(Arg("app", ValueType.STR, "Target app."),
+                          Arg("timeout", ValueType.FLOAT, "Deadline.", min=0.1, max=60))),
+        ),
+        events=(Event("ANSWER", Severity.INFO, "{app} answered {status} {reason}"),),
+    )
+
+    def do_ask(self, app: str, timeout: float) -> None:
+        def answered(reply: Reply) -> None:
+            self.emit("ANSWER", app=app, status=reply.status.value, reason=reply.reason.name)
+
+        self.send(app, "noop", on_reply=answered, timeout=timeout)
