@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from flight.bus.limits import DEFAULT_LIMITS, DecodeLimits
+from flight.bus.limits import DEFAULT_LIMITS, SMALL_MESSAGE_BYTES, DecodeLimits
 
 
 class DecodeError(ValueError):
@@ -45,26 +45,36 @@ def pack(src: str, seq: int, t: float, data: Any) -> bytes:
 
 def unpack_bounded(raw: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Any:
     """Decode msgpack under ``limits``; raise :class:`DecodeError` on anything wrong."""
-    if len(raw) > limits.max_message_bytes:
-        raise DecodeError("oversized", f"{len(raw)} bytes > {limits.max_message_bytes}")
+    return _unpack(raw, limits)
+
+
+def _unpack(raw: bytes, limits: DecodeLimits) -> Any:
+    size = len(raw)
+    if size > limits.max_message_bytes:
+        raise DecodeError("oversized", f"{size} bytes > {limits.max_message_bytes}")
     try:
+        if size <= SMALL_MESSAGE_BYTES:
+            return msgpack.unpackb(raw, **limits.small_unpack_options)
+        _check_structure(raw)
         return msgpack.unpackb(raw, **limits.unpack_options)
+    except DecodeError:
+        raise
     except Exception as exc:  # msgpack raises several unrelated types for bad input
         raise DecodeError("malformed", f"{type(exc).__name__}: {exc}") from None
 
 
-def decode(topic_frame: bytes, body: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Envelope:
-    """Decode one published message; raise :class:`DecodeError` if it is not a valid envelope.
+def _check_structure(raw: bytes) -> None:
+    """Skip over one object without building it: every container it claims must be there."""
+    unpacker = msgpack.Unpacker(max_buffer_size=len(raw))
+    unpacker.feed(raw)
+    unpacker.skip()
+    if unpacker.tell() != len(raw):
+        raise DecodeError("malformed", "bytes after the message")
 
-    Every subscriber calls this for every message, so it does the bounded unpack itself
-    rather than through :func:`unpack_bounded` (one Python call less per message).
-    """
-    if len(body) > limits.max_message_bytes:
-        raise DecodeError("oversized", f"{len(body)} bytes > {limits.max_message_bytes}")
-    try:
-        obj = msgpack.unpackb(body, **limits.unpack_options)
-    except Exception as exc:
-        raise DecodeError("malformed", f"{type(exc).__name__}: {exc}") from None
+
+def decode(topic_frame: bytes, body: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Envelope:
+    """Decode one published message; raise :class:`DecodeError` if it is not a valid envelope."""
+    obj = _unpack(body, limits)
     if type(obj) is not list or len(obj) != 4:
         raise DecodeError("malformed", "envelope is not a 4-element array")
     src, seq, t, data = obj
