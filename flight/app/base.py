@@ -569,6 +569,9 @@ class App:
         self.emit("PARAM_STAGED", name=name, value=checked)
         return {"name": name, "value": checked}
 
+    def do_param_validate(self) -> dict[str, Any]:
+        return {"table": self.params.validate(self.check_parameters)}
+
     def do_param_activate(self) -> dict[str, Any]:
         changes = self.params.activate(self.check_parameters)
         self.emit("PARAM_ACTIVATED", changes=changes)

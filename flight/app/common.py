@@ -25,6 +25,8 @@ COMMON = AppModel(
         Command("param_load", "Stage a new value for one parameter (checked, not yet active).",
                 args=(Arg("name", ValueType.STR, "Parameter name."),
                       Arg("value", ValueType.ANY, "New value, checked against its declaration."))),
+        Command("param_validate",
+                "Check the staged table as a whole, without activating it (a dry run)."),
         Command("param_activate",
                 "Check the staged table as a whole, persist it and make it active."),
         Command("param_abort", "Drop every staged value."),

@@ -76,8 +76,8 @@ class ParameterTable:
     def abort(self) -> None:
         self.staged.clear()
 
-    def activate(self, table_check: TableCheck | None = None) -> dict[str, Any]:
-        """Validate the staged table as a whole, persist it, make it active; return the changes."""
+    def validate(self, table_check: TableCheck | None = None) -> dict[str, Any]:
+        """Check the staged table as a whole without activating it; return the candidate."""
         if not self.staged:
             raise InvalidValue("nothing staged: load a parameter first")
         candidate = {**self.active, **self.staged}
@@ -85,6 +85,11 @@ class ParameterTable:
             reason = table_check(candidate)
             if reason:
                 raise InvalidValue(reason)
+        return candidate
+
+    def activate(self, table_check: TableCheck | None = None) -> dict[str, Any]:
+        """Validate the staged table, persist it, make it active; return the changes."""
+        candidate = self.validate(table_check)
         self._store.save_object(candidate)
         changes = {k: v for k, v in self.staged.items() if self.active.get(k) != v}
         self.active = candidate

@@ -204,3 +204,19 @@ def test_restored_table_is_always_the_last_activated_one(
         again = table(Path(directory))
         again.restore()
         assert again.active == last_activated
+
+
+def test_validate_is_a_dry_run_of_activate(tmp_path: Path) -> None:
+    params = table(tmp_path)
+    params.load("gain", 9)
+
+    def check(candidate: dict[str, Any]) -> str | None:
+        return "gain above 8 needs profile max" if candidate["gain"] > 8 and \
+            candidate["profile"] != "max" else None
+
+    with pytest.raises(InvalidValue, match="needs profile max"):
+        params.validate(check)
+    params.load("profile", "max")
+    assert params.validate(check) == {**DEFAULTS, "gain": 9, "profile": "max"}
+    assert params.active == DEFAULTS and params.staged  # nothing activated, nothing dropped
+    assert ckpt_files(tmp_path) == []
