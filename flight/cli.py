@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sunlit-flight", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="sunlit-flight",
+        description="Run, inspect and stop the onboard stack, and print its dictionary.")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the onboard stack in the foreground")

@@ -15,7 +15,8 @@ import ground
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sunlit-ground", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="sunlit-ground", description="The operator's command line.")
     parser.add_argument(
         "--version", action="version", version=f"sunlit-ground {ground.__version__}"
     )
@@ -51,10 +52,14 @@ def cmd_dict(args: argparse.Namespace) -> int:
     for name, app in dictionary["apps"].items():
         print(f"\n{name} (id {app['id']}): {app['doc']}")
         for cmd in app["commands"]:
-            args_text = " ".join(f"{a['name']}:{a['type']}" for a in cmd["args"])
+            args_text = " ".join(f"{a['name']}:{_arg_type(a)}" for a in cmd["args"])
             flag = "  [hazardous]" if cmd["hazardous"] else ""
             print(f"  {name}.{cmd['name']} {args_text}{flag}")
     return 0
+
+
+def _arg_type(arg: dict[str, Any]) -> str:
+    return "|".join(arg["choices"]) if "choices" in arg else str(arg["type"])
 
 
 if __name__ == "__main__":

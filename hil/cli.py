@@ -10,7 +10,8 @@ import hil
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sunlit-hil", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="sunlit-hil", description="The lab bench: bring a flatsat up and watch it.")
     parser.add_argument("--version", action="version", version=f"sunlit-hil {hil.__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
     flatsat = sub.add_parser("flatsat", help="bring up a simulated flatsat and watch it live")
