@@ -431,3 +431,49 @@ def test_policy_from_config_ignores_unknown_keys() -> None:
     policy = Policy.from_config({"heartbeat_period_s": 0.2, "hang_misses": 4, "other": 1})
     assert (policy.heartbeat_period_s, policy.hang_misses) == (0.2, 4)
     assert policy.hang_after_s == pytest.approx(0.8)
+
+
+# ---------------------------------------------------------------- deadlines and loops
+
+def test_next_deadline_is_the_moment_a_hang_would_be_declared(
+        make_rig: Callable[..., Rig]) -> None:
+    policy = Policy(heartbeat_period_s=0.5, hang_misses=3, start_timeout_s=10)
+    rig = make_rig(policy, watch_fd=lambda fd, cb: None, unwatch_fd=lambda fd: None)
+    rig.add("app", SLEEP)
+    assert rig.sup.next_deadline() is None  # nothing started, nothing due
+    rig.sup.start("app")
+    assert rig.sup.next_deadline() == pytest.approx(rig.clock.now + 10, abs=0.01)
+    rig.sup.heartbeat("app", rig.proc("app").pid)
+    assert rig.sup.next_deadline() == pytest.approx(rig.clock.now + 1.5, abs=0.01)
+
+
+def test_a_child_surviving_sigkill_does_not_make_the_supervisor_spin(
+        make_rig: Callable[..., Rig]) -> None:
+    policy = Policy(stop_grace_s=2.0)
+    rig = make_rig(policy, watch_fd=lambda fd, cb: None, unwatch_fd=lambda fd: None)
+    child = rig.add("app", SLEEP)
+    rig.sup.start("app")
+    rig.proc("app").send_signal(signal.SIGSTOP)  # as good as stuck in D state for SIGTERM
+    rig.sup.stop("app")
+    rig.clock.advance(policy.stop_grace_s)
+    signals: list[int] = []
+    rig.sup._signal = lambda c, sig: signals.append(sig)  # type: ignore[method-assign]
+    rig.sup.tick()  # grace over: SIGKILL (swallowed here, as by an unkillable process)
+    assert signals == [signal.SIGKILL] and child.state is ProcState.STOPPING
+    due = rig.sup.next_deadline()
+    assert due is not None and due >= rig.clock.now + policy.stop_grace_s - 0.01
+    rig.sup.tick()
+    assert signals == [signal.SIGKILL]  # not again at once
+
+
+def test_commanded_restarts_count_towards_flapping(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(Policy(flap_max_restarts=2, flap_window_s=60))
+    child = rig.add("app", SLEEP)
+    rig.sup.start("app")
+    for _ in range(2):
+        rig.sup.restart("app")
+        rig.reap("app")
+        assert child.state is ProcState.STARTING
+    rig.sup.restart("app")  # the third restart within the window: an FDIR loop, say
+    rig.reap("app")
+    assert child.state is ProcState.FLAPPING and rig.recorder.kinds()[-1] == "flapping"
