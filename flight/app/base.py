@@ -52,6 +52,10 @@ from flight.checkpoint import CheckpointStore
 EXECUTIVE = "executive"
 #: How often a process that lost the shared state asks the executive for a new snapshot.
 RESYNC_INTERVAL_S = 1.0
+#: A process hears its own hello on this topic prefix once it has joined the bus.
+HELLO_TOPIC = "hello."
+JOIN_TIMEOUT_S = 5.0
+JOIN_RETRY_MS = 20
 #: How often the loop looks at offloaded work while some is running.
 WORK_POLL_S = 0.02
 
@@ -267,6 +271,7 @@ class App:
         """Run until SIGTERM or a stop request; return the process exit status."""
         self._open()
         try:
+            self._join_bus()
             self._started()
             while self._stopping is None:
                 self._cycle()
@@ -302,6 +307,31 @@ class App:
         for fd in self._fds:
             self._poller.register(fd, zmq.POLLIN)
         self._ppid = os.getppid()
+
+    def _join_bus(self) -> None:
+        """Wait until what this process publishes reaches subscribers, before saying anything.
+
+        A PUB socket drops messages until its connection is up and the subscriptions have
+        come back through the proxy, so the first events of a (re)started app — STARTED, a
+        checkpoint fallback — would be lost on a busy board. The app publishes a hello on a
+        topic only it listens to until it hears itself: then the proxy has handed this
+        publisher every subscription that existed when it connected.
+        """
+        topic = f"{HELLO_TOPIC}{self.name}"
+        self.subscriber.subscribe(topic)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        try:
+            while time.monotonic() < deadline and self._stopping is None:
+                self.publisher.publish(topic, None)
+                envelope = self.subscriber.recv(timeout_ms=JOIN_RETRY_MS)
+                if envelope is not None and envelope.topic == topic:
+                    return
+                if envelope is not None:
+                    self._dispatch([envelope])  # for a subscription made before run()
+            self.log.warning("bus not joined after %.0f s: early events may be lost",
+                             JOIN_TIMEOUT_S)
+        finally:
+            self.subscriber.socket.setsockopt(zmq.UNSUBSCRIBE, topic.encode("ascii"))
 
     def _started(self) -> None:
         if not self.owns_shared_state():
