@@ -45,10 +45,6 @@ def pack(src: str, seq: int, t: float, data: Any) -> bytes:
 
 def unpack_bounded(raw: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Any:
     """Decode msgpack under ``limits``; raise :class:`DecodeError` on anything wrong."""
-    return _unpack(raw, limits)
-
-
-def _unpack(raw: bytes, limits: DecodeLimits) -> Any:
     size = len(raw)
     if size > limits.max_message_bytes:
         raise DecodeError("oversized", f"{size} bytes > {limits.max_message_bytes}")
@@ -74,7 +70,7 @@ def _check_structure(raw: bytes) -> None:
 
 def decode(topic_frame: bytes, body: bytes, limits: DecodeLimits = DEFAULT_LIMITS) -> Envelope:
     """Decode one published message; raise :class:`DecodeError` if it is not a valid envelope."""
-    obj = _unpack(body, limits)
+    obj = unpack_bounded(body, limits)
     if type(obj) is not list or len(obj) != 4:
         raise DecodeError("malformed", "envelope is not a 4-element array")
     src, seq, t, data = obj

@@ -120,45 +120,50 @@ class Subscriber:
         self.socket.setsockopt(zmq.SUBSCRIBE, topic.encode("ascii"))
 
     def recv(self, timeout_ms: int | None = None) -> Envelope | None:
-        """Return the next valid envelope, or None if none arrived within ``timeout_ms``."""
-        if timeout_ms is not None and not self.socket.poll(timeout_ms):
+        """Return the next valid envelope, or None if none arrived within ``timeout_ms``.
+
+        ``None`` as the timeout waits for ever.
+        """
+        if not self.socket.poll(timeout_ms):
             return None
         while True:
-            envelope = self._accept(self.socket.recv_multipart())
+            try:
+                envelope = self._read_one()
+            except zmq.Again:
+                return None
             if envelope is not None:
                 return envelope
-            if not self.socket.poll(0):
-                return None
 
     def drain(self, limit: int = 1000) -> list[Envelope]:
-        """Return every envelope already queued (at most ``limit``), without blocking.
-
-        Frames are received without copying so each frame's "more" flag comes with it: asking
-        the socket for RCVMORE costs more than receiving the frame.
-        """
+        """Return every envelope already queued (at most ``limit``), without blocking."""
         out: list[Envelope] = []
-        recv = self.socket.recv
         for _ in range(limit):
             try:
-                topic = recv(zmq.NOBLOCK, copy=False)
+                envelope = self._read_one()
             except zmq.Again:
                 break
-            if not topic.more:
-                self.counters.rx_malformed += 1
-                continue
-            body = recv(zmq.NOBLOCK, copy=False)  # a message's frames arrive together
-            if body.more:
-                self._discard_rest()
-                continue
-            envelope = self._accept_frames(topic.bytes, body.bytes)
             if envelope is not None:
                 out.append(envelope)
         return out
 
-    def _discard_rest(self) -> None:
-        self.counters.rx_malformed += 1
-        while self.socket.recv(zmq.NOBLOCK, copy=False).more:
-            pass
+    def _read_one(self) -> Envelope | None:
+        """Take one queued message (zmq.Again if none); None if it was rejected.
+
+        Frames are received without copying so each frame's "more" flag comes with it: asking
+        the socket for RCVMORE costs more than receiving the frame.
+        """
+        recv = self.socket.recv
+        topic = recv(zmq.NOBLOCK, copy=False)
+        if not topic.more:
+            self.counters.rx_malformed += 1
+            return None
+        body = recv(zmq.NOBLOCK, copy=False)  # a message's frames arrive together
+        if body.more:
+            self.counters.rx_malformed += 1
+            while recv(zmq.NOBLOCK, copy=False).more:
+                pass
+            return None
+        return self._accept_frames(topic.bytes, body.bytes)
 
     def _accept(self, frames: list[bytes]) -> Envelope | None:
         if len(frames) != 2:
