@@ -15,7 +15,7 @@ from typing import Any
 import zmq
 
 from flight.app.base import AppContext
-from flight.app.clock import MissionClock
+from flight.app.clock import MissionClock, parse_epoch
 from flight.app.logs import setup_logging
 from flight.bus import CommandClient, RunDir, RunDirError, default_run_dir
 from flight.config.errors import ConfigError
@@ -96,7 +96,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         from flight.executive.executive import Executive
 
-        clock = MissionClock()
+        clock = MissionClock.starting(parse_epoch(config["time"]["epoch"]),
+                                      config["time"]["speed"])
+        clock.save(run_dir.clock_file)
         setup_logging("executive", run_dir.log_dir, clock, to_stderr=not args.quiet)
         ctx = AppContext.from_config("executive", run_dir, config, clock=clock,
                                      supervised=False)

@@ -194,6 +194,14 @@ class LocalStack:
             self._clients[app] = client
         return client.call(name, args, timeout=timeout)
 
+    def hazardous(self, app: str, name: str, args: dict[str, Any] | None = None, *,
+                  timeout: float = 5.0) -> Reply:
+        """Arm ``app.name`` then send it: the two steps an operator takes for a hazardous one."""
+        armed = self.command(app, "arm", {"command": name}, timeout=timeout)
+        if not armed.ok:
+            return armed
+        return self.command(app, name, args, timeout=timeout)
+
     def status(self) -> dict[str, Any]:
         reply = self.command("executive", "status")
         if not reply.ok:

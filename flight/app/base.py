@@ -81,6 +81,8 @@ class AppContext:
     supervised: bool = True  # started by an executive: exit if it goes away
     hwm: int = DEFAULT_HWM
     limits: DecodeLimits = DEFAULT_LIMITS
+    #: The whole validated configuration, for the sections every app may read (``hal``).
+    config: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, name: str, run_dir: RunDir, config: dict[str, Any],
@@ -90,6 +92,8 @@ class AppContext:
         section = config["executive"] if name == EXECUTIVE else config["apps"][name]
         fields: dict[str, Any] = {
             "settings": section,
+            "clock": MissionClock.from_file(run_dir.clock_file),
+            "config": config,
             "heartbeat_period_s": config["executive"]["heartbeat_period_s"],
             "housekeeping_period_s": section["housekeeping_period_s"],
             "hwm": bus["hwm"],
@@ -116,6 +120,8 @@ class App:
     settings: ClassVar[tuple[Field, ...]] = ()
     #: Longest an offloaded piece of work may run before the app counts as hung.
     work_timeout_s: ClassVar[float] = 60.0
+    #: Wall seconds within which an armed hazardous command must follow its ``arm``.
+    arm_timeout_s: ClassVar[float] = 30.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,6 +148,8 @@ class App:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._handlers: list[tuple[str, Handler]] = []
         self._fds: dict[int, Callable[[], None]] = {}
+        self._armed: dict[str, tuple[str, float]] = {}  # command -> (sender, deadline)
+        self._current_src = ""  # sender of the command being executed
         self._next_resync = 0.0
         self._resync_pending = False
         self._ctx = zmq.Context()
@@ -558,12 +566,23 @@ class App:
             command.bind(request.args)
         except InvalidValue as exc:
             return self._refuse(request, Reason.BAD_ARGUMENTS, str(exc))
+        if command.hazardous and not self._take_arm(command.name, request.src):
+            return self._refuse(request, Reason.NOT_ARMED,
+                                f"{command.name} is hazardous: send arm(command="
+                                f"{command.name!r}) first, then this within "
+                                f"{self.arm_timeout_s:.0f} s")
         return None
+
+    def _take_arm(self, command: str, sender: str) -> bool:
+        """Consume a valid arm of ``command`` by ``sender``; one arm allows one execution."""
+        armed = self._armed.pop(command, None)
+        return armed is not None and armed[0] == sender and time.monotonic() <= armed[1]
 
     def _execute(self, request: Request) -> Outcome:
         command = self.full_model.command(request.name)
         assert command is not None  # _validate ran first
         handler = getattr(self, f"do_{command.name}")
+        self._current_src = request.src
         try:
             data = handler(**command.bind(request.args))
         except CommandFailed as exc:
@@ -613,6 +632,16 @@ class App:
 
     def do_param_report(self) -> dict[str, Any]:
         return self.params.report()
+
+    def do_arm(self, command: str) -> dict[str, Any]:
+        spec = self.full_model.command(command)
+        if spec is None or not spec.hazardous:
+            raise CommandFailed(Reason.BAD_ARGUMENTS,
+                                f"{command!r} is not a hazardous command of {self.name}")
+        src = self._current_src
+        self._armed[command] = (src, time.monotonic() + self.arm_timeout_s)
+        self.emit("ARMED", cmd=command, src=src, timeout_s=self.arm_timeout_s)
+        return {"armed": command, "timeout_s": self.arm_timeout_s}
 
 
 _LOG_LEVELS = {

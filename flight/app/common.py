@@ -2,7 +2,8 @@
 
 ``noop`` proves the command path end to end; ``reset_counters`` zeroes the counters an operator
 watches; the ``param_*`` commands are the load → validate → activate cycle of the parameter
-table. Counters of commands and of rejected bus input are in every housekeeping packet.
+table; ``arm`` is the first step of every hazardous command (arm, then execute in time).
+Counters of commands and of rejected bus input are in every housekeeping packet.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ COMMON = AppModel(
                 "Check the staged table as a whole, persist it and make it active."),
         Command("param_abort", "Drop every staged value."),
         Command("param_report", "Return the active and staged parameter values."),
+        Command("arm", "Arm one hazardous command of this app: it must follow within the "
+                "arm timeout, from the same sender (the first step of two).",
+                args=(Arg("command", ValueType.STR, "Name of the hazardous command."),)),
     ),
     telemetry=(
         Channel("mode", ValueType.STR, "Spacecraft mode as this process knows it."),
@@ -61,5 +65,7 @@ COMMON = AppModel(
         Event("LIMIT", Severity.WARNING,
               "{channel} = {value} is {state} (was {previous})"),
         Event("MODE_CHANGED", Severity.INFO, "Spacecraft mode {old} -> {new}"),
+        Event("ARMED", Severity.WARNING,
+              "Hazardous command {cmd} armed by {src} for {timeout_s:.0f} s"),
     ),
 )

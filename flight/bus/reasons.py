@@ -20,6 +20,7 @@ class Reason(enum.IntEnum):
     MALFORMED = 7
     TIMEOUT = 8
     UNAVAILABLE = 9
+    NOT_ARMED = 10  # a hazardous command without a valid arm before it
 
 
 class Status(str, enum.Enum):

@@ -75,6 +75,11 @@ class RunDir:
         return self.root / "config.json"
 
     @property
+    def clock_file(self) -> Path:
+        """This boot's mission-clock anchor (see :mod:`flight.app.clock`)."""
+        return self.root / "clock.json"
+
+    @property
     def pid_file(self) -> Path:
         return self.root / "executive.pid"
 

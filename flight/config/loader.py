@@ -26,6 +26,8 @@ else:  # pragma: no cover - Jetson's Python 3.10
 #: Built-in apps: name -> import path. A config may add its own with ``class = "mod:Class"``.
 BUILTIN_APPS = {
     "health": "flight.apps.health:HealthApp",
+    "power": "flight.apps.power:PowerApp",
+    "thermal": "flight.apps.thermal:ThermalApp",
 }
 EXECUTIVE_CLASS = "flight.executive.executive:Executive"
 BUILTIN_PROFILE = "sim.toml"
@@ -98,10 +100,21 @@ def validate(raw: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
     for section, fields in SECTIONS.items():
         config[section] = check_table(raw.get(section, {}), fields, section)
+    _check_epoch(config["time"]["epoch"])
     config["apps"] = _validate_apps(raw.get("apps", {}))
     config["fdir"] = _validate_fdir(raw.get("fdir", {}), config["apps"])
     _check_json_safe(config, "")
     return config
+
+
+def _check_epoch(text: str) -> None:
+    from flight.app.clock import parse_epoch
+
+    try:
+        parse_epoch(text)
+    except ValueError:
+        raise ConfigError("time.epoch", "an ISO 8601 UTC time such as 2027-06-21T00:00:00Z",
+                          text) from None
 
 
 def _check_json_safe(value: Any, key: str) -> None:

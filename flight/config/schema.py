@@ -21,6 +21,29 @@ SECTIONS: dict[str, tuple[Field, ...]] = {
         Param("profile", ValueType.ENUM, "sim", "Where the stack runs.",
               choices=("sim", "flatsat", "flight")),
     ),
+    "time": (
+        Param("epoch", STR, "", "Mission time at boot, ISO 8601 UTC ('2027-06-21T00:00:00Z'); "
+              "empty: the current UTC."),
+        Param("speed", FLOAT, 1.0, "Mission seconds per wall-clock second (simulation only).",
+              min=0.01, max=10_000),
+    ),
+    "hal": (
+        Param("backend", ValueType.ENUM, "auto", "Hardware backend; auto detects the board.",
+              choices=("auto", "sim", "linux", "rpi", "jetson")),
+        Param("cosim", BOOL, True, "On a board, take battery, solar and orbit from the "
+              "simulated world (when one runs) and feed measured values back to it."),
+        Param("sysfs_root", STR, "/", "Root under which /sys and /proc are read (tests)."),
+        Param("vcgencmd", STR, "vcgencmd", "Raspberry Pi firmware tool."),
+        Param("tegrastats", STR, "tegrastats", "Jetson statistics tool."),
+        Param("nvpmodel", STR, "nvpmodel", "Jetson power-mode tool."),
+        Param("dvfs", BOOL, False, "Allow capping the CPU/GPU clock (cpufreq, nvpmodel)."),
+        Param("chip_zone", STR, "", "Thermal zone read as the chip temperature; empty: the "
+              "hottest CPU/GPU/SoC zone."),
+        Param("nvpmodel_low", INT, -1, "nvpmodel mode id used when throttling (-1: none).",
+              min=-1, max=64),
+        Param("stale_s", FLOAT, 60.0, "Simulated readings older than this (mission seconds) "
+              "read as stale.", min=0.1, max=86_400),
+    ),
     "bus": (
         Param("hwm", INT, 10_000, "High-water mark of every bus socket (messages).",
               min=100, max=1_000_000),

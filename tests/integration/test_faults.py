@@ -121,7 +121,7 @@ def test_app_crashing_at_start_backs_off_then_flaps_into_safe(run_dir: Path) -> 
         # SAFE is left only by the explicit, hazardous command.
         refused = stack.command("executive", "set_mode", {"mode": "NOMINAL"})
         assert refused.reason is Reason.NOT_PERMITTED
-        assert stack.command("executive", "exit_safe", {"mode": "NOMINAL"}).ok
+        assert stack.hazardous("executive", "exit_safe", {"mode": "NOMINAL"}).ok
         assert stack.mode() == "NOMINAL"
     finally:
         stack.stop()
