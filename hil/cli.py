@@ -18,8 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     flatsat.add_argument("--run-dir", type=Path, default=None)
     flatsat.add_argument("--config", help="TOML file (default: the built-in sim profile)")
     flatsat.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    flatsat.add_argument("--duration", type=float, default=20.0,
-                         help="seconds of live telemetry (default 20)")
+    flatsat.add_argument("--duration", type=float, default=45.0,
+                         help="seconds of live telemetry (default 45: two orbits at 300x)")
+    flatsat.add_argument("--speed", type=float, default=300.0,
+                         help="mission seconds per wall second (default 300)")
     flatsat.add_argument("--keep", action="store_true",
                          help="leave the stack running afterwards")
     flatsat.add_argument("--kill", metavar="APP", default="health",
@@ -27,8 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from hil.flatsat import run_flatsat
 
+    overrides = (f"time.speed={args.speed}", *args.set)
     return run_flatsat(args.run_dir, args.duration, args.keep, args.kill or None,
-                       args.config, tuple(args.set))
+                       args.config, overrides)
 
 
 if __name__ == "__main__":

@@ -93,14 +93,29 @@ def _kill(stack: LocalStack, app: str, elapsed: float, out: TextIO) -> None:
 
 
 def _line(elapsed: float, latest: dict[str, dict[str, Any]]) -> str:
-    h = latest.get("health", {})
-    e = latest.get("executive", {})
-    procs = h.get("process_uss_mib", {})
-    mem = " ".join(f"{k}={v:.0f}MiB" for k, v in sorted(procs.items()))
-    temp = f"{h['temp_max_c']:.0f}°C" if "temp_max_c" in h else "n/a"
-    return (f"t+{elapsed:5.1f}s mode={e.get('mode', '?'):<10} "
-            f"cpu={h.get('cpu_percent', float('nan')):5.1f}% "
-            f"mem={h.get('mem_percent', float('nan')):4.1f}% "
-            f"disk={h.get('disk_percent', float('nan')):4.1f}% temp={temp} "
-            f"up={e.get('apps_running', '?')} restarts={sum(e.get('restarts', {}).values())} "
-            f"| {mem}")
+    """One status line: where the spacecraft is, its energy and heat, and the stack's health."""
+    e, w = latest.get("executive", {}), latest.get("world", {})
+    p, t = latest.get("power", {}), latest.get("thermal", {})
+    shed = sorted(k for k, on in p.get("loads", {}).items() if not on)
+    orbit = (f"orbit {w.get('orbit_number', 0)} {'sun    ' if w.get('in_sun') else 'ECLIPSE'}"
+             f"{' SAA' if w.get('in_saa') else ''}") if w else "no world"
+    return (f"t+{elapsed:5.1f}s {_fmt_met(w.get('mission_t'))} {orbit:<17} "
+            f"mode={e.get('mode', '?'):<10} soc={_num(p.get('soc'), '.0%')} "
+            f"solar={_num(p.get('solar_power_w'), '4.0f')}W "
+            f"load={_num(p.get('load_power_w'), '4.0f')}W "
+            f"budget={_num(p.get('compute_budget_w'), '3.0f')}W "
+            f"duty≤{_num(t.get('duty_limit'), '.2f')} chip={_num(t.get('chip_temp_c'), '.1f')}°C "
+            f"batt={_num(t.get('battery_temp_c'), '.1f')}°C"
+            f"{' heater' if t.get('battery_heater') else ''} "
+            f"shed={','.join(shed) or '-'} up={e.get('apps_running', '?')} "
+            f"restarts={sum(e.get('restarts', {}).values())}")
+
+
+def _num(value: Any, spec: str) -> str:
+    return "n/a" if not isinstance(value, (int, float)) else format(value, spec)
+
+
+def _fmt_met(mission_t: Any) -> str:
+    if not isinstance(mission_t, (int, float)):
+        return "--:--"
+    return time.strftime("%H:%M", time.gmtime(mission_t))
