@@ -1,0 +1,148 @@
+"""Durable ARSN state: the receiver's highest accepted ARSN and the sender's counter.
+
+Anti-replay only holds across restarts if both ends remember:
+
+* the receiver (flight) persists the highest accepted ARSN of each SPI *before* it hands the
+  packet on, so a restarted receiver refuses every frame it accepted before;
+* the sender (ground) persists its counter before it uses a value, so a restarted sender never
+  reuses an ARSN (which the receiver would refuse as a replay).
+
+The sender reserves ARSNs in blocks: it persists ``issued + reserve`` and hands out values from
+memory until the block is used up. A restart skips the unused rest of the block, which costs
+nothing (the receiver accepts any higher ARSN) and saves an fsync per telecommand.
+
+:class:`FileArsnStore` keeps the state in the checkpoint store (atomic temp file + fsync +
+rename + directory fsync, several verified generations), so a power cut or a damaged newest
+file falls back to the previous generation instead of losing the state. If files exist but none
+is intact, ``load`` raises :class:`ArsnStoreError`: starting again from zero would re-open every
+frame ever sent to replay, so that decision is left to a person.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from flight.checkpoint import CheckpointStore
+from flight.link._checks import check_uint
+from flight.link.replay import MAX_ARSN
+
+__all__ = [
+    "ArsnCounter",
+    "ArsnExhaustedError",
+    "ArsnStore",
+    "ArsnStoreError",
+    "FileArsnStore",
+    "MemoryArsnStore",
+]
+
+_FORMAT = 1
+
+
+class ArsnStoreError(RuntimeError):
+    """Saved ARSN state exists but cannot be read back; replay protection cannot resume."""
+
+
+class ArsnExhaustedError(RuntimeError):
+    """The 32-bit ARSN space of an SPI is used up: the key must be replaced (a new SPI)."""
+
+
+class ArsnStore(Protocol):
+    """Where ARSN values per SPI live between runs."""
+
+    def load(self) -> dict[int, int]:
+        """The saved ``{spi: arsn}`` map, empty when nothing was ever saved."""
+        ...
+
+    def save(self, values: Mapping[int, int]) -> None:
+        """Durably replace the saved map; raises ``OSError`` when it could not."""
+        ...
+
+
+class MemoryArsnStore:
+    """An :class:`ArsnStore` that forgets on exit: for tests and the ground's dry runs."""
+
+    def __init__(self, values: Mapping[int, int] | None = None) -> None:
+        self._values = dict(values or {})
+        self.saves = 0
+
+    def load(self) -> dict[int, int]:
+        return dict(self._values)
+
+    def save(self, values: Mapping[int, int]) -> None:
+        self._values = dict(values)
+        self.saves += 1
+
+
+class FileArsnStore:
+    """An :class:`ArsnStore` on disk, one checkpoint name per store (``arsn-rx``, ``arsn-tx``)."""
+
+    def __init__(self, directory: str | os.PathLike[str], name: str) -> None:
+        self._store = CheckpointStore(directory, name, generations=3, max_bytes=64 * 1024)
+
+    def load(self) -> dict[int, int]:
+        found = self._store.load_object()
+        if found is None:
+            rejected = self._store.last_rejections
+            if rejected:
+                reasons = "; ".join(f"{r.path.name}: {r.reason}" for r in rejected)
+                raise ArsnStoreError(f"no intact ARSN state in {self._store.directory}: {reasons}")
+            return {}
+        return _parse_state(found[0])
+
+    def save(self, values: Mapping[int, int]) -> None:
+        state = {str(spi): value for spi, value in sorted(values.items())}
+        self._store.save_object({"format": _FORMAT, "arsn": state})
+
+
+class ArsnCounter:
+    """The sender's ARSNs per SPI: strictly increasing, persisted ahead in blocks."""
+
+    def __init__(self, store: ArsnStore, *, reserve: int = 32) -> None:
+        if isinstance(reserve, bool) or not isinstance(reserve, int) or reserve < 1:
+            raise ValueError(f"reserve must be an int >= 1, got {reserve!r}")
+        self._store = store
+        self._reserve = reserve
+        self._reserved = store.load()  # spi -> highest value persisted as possibly used
+        self._issued = dict(self._reserved)  # spi -> highest value handed out
+
+    def next(self, spi: int) -> int:
+        """The next ARSN for ``spi`` (the first is 1); persisted before it is returned."""
+        value = self._issued.get(spi, 0) + 1
+        if value > MAX_ARSN:
+            raise ArsnExhaustedError(f"SPI {spi} has used all 2**32 - 1 ARSNs; change the key")
+        if value > self._reserved.get(spi, 0):
+            reserved = dict(self._reserved)
+            reserved[spi] = min(value + self._reserve - 1, MAX_ARSN)
+            self._store.save(reserved)  # raises before anything is handed out
+            self._reserved = reserved
+        self._issued[spi] = value
+        return value
+
+    def skip_to(self, spi: int, arsn: int) -> None:
+        """Make the next ARSN at least ``arsn + 1``: recovery when the saved state was lost."""
+        check_uint("arsn", arsn, MAX_ARSN)
+        if arsn > self._issued.get(spi, 0):
+            reserved = {**self._reserved, spi: max(arsn, self._reserved.get(spi, 0))}
+            self._store.save(reserved)
+            self._reserved = reserved
+            self._issued[spi] = arsn
+
+
+def _parse_state(obj: Any) -> dict[int, int]:
+    """Validate the saved document; anything unexpected is an :class:`ArsnStoreError`."""
+    if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
+        raise ArsnStoreError(f"ARSN state has an unknown layout: {obj!r:.80}")
+    values = obj.get("arsn")
+    if not isinstance(values, dict):
+        raise ArsnStoreError("ARSN state has no 'arsn' map")
+    out: dict[int, int] = {}
+    try:
+        for key, value in values.items():
+            if not isinstance(key, str) or not key.isdigit():
+                raise ValueError(f"SPI key {key!r}")
+            out[check_uint("spi", int(key), 0xFFFF)] = check_uint("arsn", value, MAX_ARSN)
+    except ValueError as exc:
+        raise ArsnStoreError(f"ARSN state is malformed: {exc}") from exc
+    return out
