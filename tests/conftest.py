@@ -18,6 +18,10 @@ FAST = ("executive.heartbeat_period_s=0.2", "executive.hang_misses=10",
         "executive.backoff_initial_s=0.1", "executive.backoff_max_s=0.4",
         "executive.stop_grace_s=0.5", "apps.health.housekeeping_period_s=0.3")
 
+#: A simulated flatsat at 600x (one orbit in ten seconds) with telemetry every 0.2 s.
+ORBITING = (*FAST, "time.speed=600", "apps.power.housekeeping_period_s=0.2",
+            "apps.thermal.housekeeping_period_s=0.2", "apps.world.housekeeping_period_s=0.2")
+
 
 @pytest.fixture
 def run_dir() -> Iterator[Path]:

@@ -56,7 +56,7 @@ class ThermalConfig:
     radiator_absorptivity: float = 0.2
     radiator_sun_fraction: float = 0.1
     radiator_earth_view: float = 0.1
-    battery_radiator_area_m2: float = 0.008
+    battery_radiator_area_m2: float = 0.05
     battery_emissivity: float = 0.88
     albedo: float = EARTH_ALBEDO
     earth_ir_w_m2: float = EARTH_IR_W_M2

@@ -92,7 +92,7 @@ POWER_MODEL = AppModel(
         Param("battery_allowance_w", FLOAT, 900.0,
               "Battery power the payload may use at or above its restore threshold.",
               min=0.0, max=100_000),
-        Param("budget_ramp_soc", FLOAT, 0.05,
+        Param("budget_ramp_soc", FLOAT, 0.02,
               "Above the compute shed threshold, the SoC band over which the battery share "
               "of the compute budget falls to zero.", min=0.0, max=1.0),
         Param("stuck_samples", INT, 30,
