@@ -66,12 +66,12 @@ def watch(speed: float, window_s: float) -> dict[str, Any]:
             last = first
             while time.monotonic() - started < window_s:
                 last = {**last, **_latest(tap, 0.5)}
-            wall = time.monotonic() - started
         finally:
             stack.stop()
-    w0, w1 = first["world"], last["world"]
+    (a0, w0), (a1, w1) = first["world"], last["world"]
+    wall = a1 - a0  # between the arrivals of the two world packets compared
     mission = w1["mission_t"] - w0["mission_t"]
-    overruns = sum(last[a]["control_overruns"] - first[a]["control_overruns"]
+    overruns = sum(last[a][1]["control_overruns"] - first[a][1]["control_overruns"]
                    for a in ("power", "thermal"))
     return {"speed": speed, "wall_s": wall, "mission_s": mission,
             "achieved": mission / wall, "lag_s": w1["lag_s"], "overruns": overruns,
@@ -80,14 +80,14 @@ def watch(speed: float, window_s: float) -> dict[str, Any]:
             and mission / wall >= 0.97 * speed}
 
 
-def _latest(tap: Any, seconds: float) -> dict[str, dict[str, Any]]:
-    """The newest housekeeping packet of each app seen within ``seconds``."""
-    out: dict[str, dict[str, Any]] = {}
+def _latest(tap: Any, seconds: float) -> dict[str, tuple[float, dict[str, Any]]]:
+    """The newest housekeeping packet of each app seen within ``seconds``, with its arrival."""
+    out: dict[str, tuple[float, dict[str, Any]]] = {}
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline or len(out) < 3:
         envelope = tap.subscriber.recv(timeout_ms=100)
         if envelope is not None and isinstance(envelope.data, dict):
-            out[envelope.src] = envelope.data
+            out[envelope.src] = (time.monotonic(), envelope.data)
         if time.monotonic() > deadline + 10:
             missing = sorted({"world", "power", "thermal"} - set(out))
             raise RuntimeError(f"no housekeeping from {missing}")

@@ -70,3 +70,25 @@ def test_a_restarted_world_continues_where_it_was(orbiting: LocalStack) -> None:
     # ... that resumed the same world: the battery did not jump back to its initial charge.
     assert abs(after["battery_soc"] - before["battery_soc"]) < 0.1
     assert after["energy_wh"]["solar_used_wh"] >= before["energy_wh"]["solar_used_wh"] - 50
+
+
+def test_on_a_real_linux_board_the_world_fills_in_what_the_board_lacks(run_dir: Path) -> None:
+    """hal.backend=auto detects this machine as 'linux' and co-simulates with the world."""
+    with LocalStack(run_dir, overrides=(*ORBITING, "hal.backend=auto"),
+                    log_to=run_dir / "stack.out") as stack:
+        tap = stack.tap("tlm.thermal", "tlm.power")
+        tap.wait_telemetry("thermal", lambda t: "chip_temp_c" in t and "battery_temp_c" in t)
+        tap.wait_telemetry("power", lambda t: "soc" in t)
+        status = stack.command("thermal", "status").data
+        assert status["hal"]["backend"] in ("linux", "rpi", "jetson")
+        assert status["hal"]["cosim"] is True
+
+
+def test_the_world_emits_radiation_upsets(run_dir: Path) -> None:
+    overrides = (*ORBITING, "apps.world.upset_rate_per_bit_day=1e-6")
+    with LocalStack(run_dir, overrides=overrides, log_to=run_dir / "stack.out") as stack:
+        tap = stack.tap("env.upset")
+        upset = tap.wait(lambda e: e.topic == "env.upset", 20, "an upset").data
+        assert upset["region"] in ("jobs", "checkpoints", "tables")
+        assert isinstance(upset["bit"], int) and upset["bit"] >= 0
+        assert isinstance(upset["in_saa"], bool)
