@@ -10,10 +10,17 @@ import hil
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["linksim"]:  # its own option parser (and its "ctl" sub-command)
+        from hil.linksim.cli import main as linksim_main
+
+        return linksim_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="sunlit-hil", description="The lab bench: bring a flatsat up and watch it.")
     parser.add_argument("--version", action="version", version=f"sunlit-hil {hil.__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser("linksim", add_help=False,
+                   help="UDP link-impairment proxy: delay, loss, reordering, outages ...")
     flatsat = sub.add_parser("flatsat", help="bring up a simulated flatsat and watch it live")
     flatsat.add_argument("--run-dir", type=Path, default=None)
     flatsat.add_argument("--config", help="TOML file (default: the built-in sim profile)")
