@@ -15,11 +15,20 @@ import flight
 from flight.bus import Reason
 from flight.config.loader import EXECUTIVE_CLASS, resolve_app_class
 
+#: APID of the app with dictionary id 0 (comms); app ``id`` N has APID ``APID_BASE + N``.
+APID_BASE = 0x10
+
+
+def apid_of(app_id: int) -> int:
+    """The space-link APID of an app (docs/icd.md section 8)."""
+    return APID_BASE + app_id
+
 
 def describe_app(cls: Any) -> dict[str, Any]:
     model = cls.full_model
     return {
         "id": cls.app_id,
+        "apid": apid_of(cls.app_id),
         "class": f"{cls.__module__}:{cls.__qualname__}",
         "version": cls.version,
         "doc": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",

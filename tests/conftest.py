@@ -11,12 +11,14 @@ import pytest
 
 from hil.stack import LocalStack
 
-#: Faster supervision for tests; the behaviour is the same, only the periods are shorter.
+#: Faster supervision for tests; the behaviour is the same, only the periods are shorter
+#: (and the link listens on a free port, so stacks never fight over 52001).
 #: hang_misses=10 (2 s) keeps a loaded CI machine's scheduling stalls from counting as hangs;
 #: tests of hang detection itself add ``executive.hang_misses=3`` after FAST.
 FAST = ("executive.heartbeat_period_s=0.2", "executive.hang_misses=10",
         "executive.backoff_initial_s=0.1", "executive.backoff_max_s=0.4",
-        "executive.stop_grace_s=0.5", "apps.health.housekeeping_period_s=0.3")
+        "executive.stop_grace_s=0.5", "apps.health.housekeeping_period_s=0.3",
+        "apps.comms.address=127.0.0.1:0", "apps.comms.contact=always")
 
 #: A simulated flatsat at 600x (one orbit in ten seconds) with telemetry every 0.2 s.
 ORBITING = (*FAST, "time.speed=600", "apps.power.housekeeping_period_s=0.2",

@@ -243,7 +243,8 @@ class App:
         self._work.append((time.monotonic(), self._pool.submit(fn, *args), on_done))
 
     def send(self, app: str, name: str, args: dict[str, Any] | None = None, *,
-             on_reply: Callable[[Reply], None] | None = None, timeout: float = 5.0) -> str:
+             on_reply: Callable[[Reply], None] | None = None, timeout: float = 5.0,
+             on_accepted: Callable[[Reply], None] | None = None) -> str:
         """Send a command to another app without waiting; ``on_reply`` gets its final reply.
 
         The main loop never blocks on another app: a peer that is down or restarting must
@@ -264,7 +265,10 @@ class App:
                 self.log.warning("%s.%s ended %s: %s", app, name, reply.reason.name,
                                  reply.message)
 
-        return client.submit(name, args, on_reply=finished, timeout=timeout)
+        accepted = None if on_accepted is None else (
+            lambda reply: self._guarded(on_accepted, f"accept handler for {app}.{name}", reply))
+        return client.submit(name, args, on_reply=finished, timeout=timeout,
+                             on_accepted=accepted)
 
     @property
     def busy(self) -> bool:
@@ -356,7 +360,12 @@ class App:
         now = time.monotonic()
         self._next_hb = now
         self._next_hk = now + self.ctx.housekeeping_period_s
+        subscriptions = len(self._handlers)
         self.on_start()
+        if len(self._handlers) > subscriptions:
+            # Subscriptions made in on_start reach the proxy asynchronously: join again, so
+            # the app hears its own first events (and everyone else's) from here on.
+            self._join_bus()
         self.emit("STARTED", app=self.name, pid=os.getpid(), version=self.version)
 
     def _cycle(self) -> None:

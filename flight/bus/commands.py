@@ -226,6 +226,7 @@ class _Call:
     on_reply: Callable[[Reply], None]
     next_send: float = 0.0
     accepted: bool = False
+    on_accepted: Callable[[Reply], None] | None = None
 
 
 class CommandClient:
@@ -284,14 +285,19 @@ class CommandClient:
         retry_interval: float = 0.5,
         expires_in: float | None = None,
         cmd_id: str | None = None,
+        on_accepted: Callable[[Reply], None] | None = None,
     ) -> str:
-        """Send ``name(args)`` now; ``on_reply`` gets the final reply (or a TIMEOUT) later."""
+        """Send ``name(args)`` now; ``on_reply`` gets the final reply (or a TIMEOUT) later.
+
+        ``on_accepted``, if given, is called once when the app has accepted the command
+        (the "start of execution" a verification report tells the ground about).
+        """
         cmd_id = cmd_id or self.new_id()
         exp = time.time() + (expires_in if expires_in is not None else timeout)
         body = {"id": cmd_id, "cmd": name, "args": args or {}, "exp": exp}
         raw = pack(self.src, next(self._seq), self._clock(), body)
         self._calls[cmd_id] = _Call(cmd_id, raw, time.monotonic() + timeout, retry_interval,
-                                    on_reply)
+                                    on_reply, on_accepted=on_accepted)
         self.service()
         return cmd_id
 
@@ -363,6 +369,8 @@ class CommandClient:
             if reply is None or call is None:
                 continue  # malformed (counted), or a stale answer to an abandoned call
             if reply.status is Status.ACCEPTED:
+                if not call.accepted and call.on_accepted is not None:
+                    call.on_accepted(reply)
                 call.accepted = True
                 continue
             del self._calls[reply.cmd_id]

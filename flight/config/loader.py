@@ -25,6 +25,7 @@ else:  # pragma: no cover - Jetson's Python 3.10
 
 #: Built-in apps: name -> import path. A config may add its own with ``class = "mod:Class"``.
 BUILTIN_APPS = {
+    "comms": "flight.apps.comms:CommsApp",
     "health": "flight.apps.health:HealthApp",
     "power": "flight.apps.power:PowerApp",
     "thermal": "flight.apps.thermal:ThermalApp",

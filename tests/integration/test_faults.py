@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from flight.app.clock import MissionClock
 from flight.bus import Reason
 from hil.stack import LocalStack, StackError, wait_until
 from tests.conftest import FAST
@@ -79,7 +80,7 @@ def test_sigstop_is_detected_as_hang_within_three_periods_and_restarted(
         old = stack.wait_running("health")
         last_hb = tap.wait(lambda e: e.topic == "hb.health", 2, "a heartbeat").t
         os.kill(old["pid"], signal.SIGSTOP)
-        stopped_at = time.time()
+        stopped_at = MissionClock.from_file(stack.run_dir.clock_file).now()
         hung = tap.wait_event("executive", "APP_HUNG", timeout=5)
         # Declared hung within three periods of the last beat (plus scheduling slack).
         detected_after = hung.t - max(last_hb, stopped_at - PERIOD)
@@ -135,7 +136,7 @@ def test_restarted_app_learns_the_current_mode(stack: LocalStack) -> None:
     os.kill(old["pid"], signal.SIGKILL)
     stack.wait_running("health", not_pid=old["pid"])
     # Sent after the new process was running (the old one's telemetry is still in the tap).
-    since = time.time()
+    since = MissionClock.from_file(stack.run_dir.clock_file).now()
     fresh = tap.wait(lambda e: e.topic == "tlm.health" and e.t >= since
                      and e.data["uptime_s"] < 10.0 and e.data["mode"] != "BOOT",
                      10.0, "telemetry from the restarted health app")
