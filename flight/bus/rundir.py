@@ -66,6 +66,11 @@ class RunDir:
         return self.root / "state"
 
     @property
+    def results_dir(self) -> Path:
+        """Finished job results awaiting downlink (see :mod:`flight.results`)."""
+        return self.root / "results"
+
+    @property
     def log_dir(self) -> Path:
         return self.root / "logs"
 

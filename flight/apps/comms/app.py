@@ -59,12 +59,15 @@ from flight.link.services import (
     MAX_FAILURE_DATA,
     EventReport,
     Housekeeping,
+    Jobs,
     ParameterManagement,
     Ping,
     TimeScheduling,
 )
+from flight.results import ResultError, ResultStore
 
 RX_BATCH = 256  # datagrams read per turn of the main loop
+CHUNK_SIZE = 1024  # bytes of a result per TM[128,6] unless the ground asks otherwise
 ROUTE_TIMEOUT_S = 60.0
 REJECTION_REPORT_S = 10.0
 #: Reasons an app gives before it executes anything: a start-of-execution failure.
@@ -245,6 +248,7 @@ class CommsApp(App):
                 Housekeeping.MODIFY_INTERVAL: self._hk_interval}
             table[Service.EVENT] = {EventReport.ENABLE: self._events_enable,
                                     EventReport.DISABLE: self._events_disable}
+            table[Service.JOBS] = {Jobs.DOWNLINK_RESULT: self._downlink_result}
             table[Service.SCHEDULING] = {
                 TimeScheduling.ENABLE: self._tt_enable, TimeScheduling.DISABLE: self._tt_disable,
                 TimeScheduling.RESET: self._tt_reset, TimeScheduling.INSERT: self._tt_insert,
@@ -473,6 +477,33 @@ class CommsApp(App):
         self._accept(tc)
         self._tm(APID_BASE, Service.SCHEDULING, TimeScheduling.SUMMARY_REPORT,
                  appdata.pack([a.describe() for a in self.schedule.activities]))
+        self._complete(tc)
+
+    # ------------------------------------------------------------------ service 128
+    def _downlink_result(self, tc: Telecommand) -> None:
+        """TM[128,6] chunks of a stored result: all of them, or the ones the ground lacks."""
+        request = appdata.typed(tc.app_data, self.ctx.limits, dict, "TC[128,5]")
+        result_id, wanted = request.get("result"), request.get("chunks")
+        size = request.get("chunk_size", CHUNK_SIZE)
+        if not isinstance(result_id, str) or not isinstance(size, int) \
+                or not 64 <= size <= self.max - 200:
+            raise BadAppData("TC[128,5] needs 'result' (text) and a 'chunk_size' that fits")
+        try:
+            result = ResultStore(self.ctx.run_dir.results_dir).get(result_id)
+        except ResultError as exc:
+            self._accept(tc)
+            self._verify(tc, Verification.START_FAILURE, int(Reason.UNAVAILABLE), str(exc))
+            return
+        count = max(1, -(-len(result.data) // size))
+        indexes = range(count) if wanted is None else wanted
+        if not isinstance(indexes, (list, range)) or not all(
+                isinstance(i, int) and 0 <= i < count for i in indexes):
+            raise BadAppData(f"TC[128,5]: chunk indexes must be in 0..{count - 1}")
+        self._accept(tc)
+        for index in indexes:
+            self._tm(APID_BASE, Service.JOBS, Jobs.RESULT_CHUNK, appdata.pack({
+                "result": result_id, "index": index, "count": count, "size": len(result.data),
+                "sha256": result.sha256, "data": result.data[index * size:(index + 1) * size]}))
         self._complete(tc)
 
     # ------------------------------------------------------------------ contact
