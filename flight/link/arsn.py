@@ -96,6 +96,35 @@ class FileArsnStore:
         self._store.save_object({"format": _FORMAT, "arsn": state})
 
 
+class DeferredArsnStore:
+    """Holds the latest state until :meth:`flush`: one disk write per batch of frames.
+
+    The comms app answers a burst of telecommands first and persists the highest ARSN once
+    after them, instead of an fsync before each reply. The window a crash could reopen is the
+    frames of the batch being served, the same batch whose effects the crash interrupts.
+    """
+
+    def __init__(self, inner: ArsnStore) -> None:
+        self._inner = inner
+        self._pending: dict[int, int] | None = None
+
+    def load(self) -> dict[int, int]:
+        return self._inner.load()
+
+    def save(self, values: Mapping[int, int]) -> None:
+        self._pending = dict(values)
+
+    @property
+    def dirty(self) -> bool:
+        return self._pending is not None
+
+    def flush(self) -> None:
+        """Write what :meth:`save` was last given; ``OSError`` propagates to the caller."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self._inner.save(pending)
+
+
 class ArsnCounter:
     """The sender's ARSNs per SPI: strictly increasing, persisted ahead in blocks."""
 

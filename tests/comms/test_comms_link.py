@@ -212,3 +212,16 @@ def test_time_tagged_command_fires_after_a_comms_restart(linked) -> None:
     fired = link.final(embedded, timeout=15)
     assert fired.subtype == 7
     assert clock.now() >= release
+
+
+def test_a_frame_accepted_before_a_restart_is_a_replay_after_it(linked) -> None:
+    stack, link = linked
+    frame = link.frame(link.tc(0x10, 17, 1))
+    link.raw(frame)
+    link.wait(lambda p: p.service == 17, what="pong")
+    pid = stack.process_row("comms")["pid"]
+    os.kill(pid, signal.SIGKILL)
+    stack.wait_running("comms", not_pid=pid)
+    link.retarget(stack)
+    link.raw(frame)
+    wait_until(lambda: rejected(stack).get("replay") == 1, 5, "the replay to be refused")

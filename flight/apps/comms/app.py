@@ -55,6 +55,7 @@ from flight.link import (
     load_key,
     request_id_of,
 )
+from flight.link.arsn import DeferredArsnStore
 from flight.link.services import (
     MAX_FAILURE_DATA,
     EventReport,
@@ -148,8 +149,10 @@ class CommsApp(App):
             generate_key(path)
             self.emit("KEY_GENERATED", path=str(path))
             print(f"sunlit comms: generated the link key {path}", file=sys.stderr, flush=True)
-        store = FileArsnStore(self.ctx.run_dir.state_dir / self.name, "arsn")
-        return Authenticator({s["spi"]: load_key(path)}, store=store, max_packet=self.max)
+        self.arsn_store = DeferredArsnStore(
+            FileArsnStore(self.ctx.run_dir.state_dir / self.name, "arsn"))
+        return Authenticator({s["spi"]: load_key(path)}, store=self.arsn_store,
+                             max_packet=self.max)
 
     def _app_table(self) -> dict[int, tuple[str, Any]]:
         """APID → (app name, app class) for every configured app, the executive included."""
@@ -192,6 +195,18 @@ class CommsApp(App):
             self.rx += 1
             self._datagram(data, address)
         self.downlink.pump()
+        self._persist_arsn()
+
+    def _persist_arsn(self) -> None:
+        """After the batch's replies are out: one durable write of the highest ARSN."""
+        store = getattr(self, "arsn_store", None)
+        if store is None or not store.dirty:
+            return
+        try:
+            store.flush()
+        except OSError as exc:
+            self.log.error("ARSN state not persisted (%s): a restart could re-accept the "
+                           "latest frames", exc)
 
     # ------------------------------------------------------------------ uplink
     def _datagram(self, data: bytes, address: Address) -> None:
