@@ -67,8 +67,10 @@ def download_result(station: Any, result_id: str, *, timeout: float = 60.0,
         download.requests += 1
         _settle(handle, min(request_timeout, max(0.1, deadline - time.monotonic())))
         _collect(station, download, since)
+        if download.count is None:
+            continue  # nothing came yet: ask for all of it again
         wanted = download.missing()
-        if download.count is not None and not wanted:
+        if not wanted:
             return download.assemble()
     raise DownloadError(f"result {result_id!r}: {len(download.missing())} chunk(s) still "
                         f"missing after {download.requests} request(s)")
@@ -87,5 +89,13 @@ def _settle(handle: Any, timeout: float) -> None:
 def _collect(station: Any, download: Download, since: float) -> None:
     for report in station.other_reports(Service.JOBS, Jobs.RESULT_CHUNK, since=since):
         data = report.data
+        if isinstance(data, (bytes, bytearray)):
+            try:
+                data = msgpack.unpackb(data)
+            except (ValueError, msgpack.UnpackException):
+                continue  # not a chunk (counted by the link layer as decoded, but useless)
         if isinstance(data, dict) and data.get("result") == download.result_id:
-            download.take(data)
+            try:
+                download.take(data)
+            except (KeyError, TypeError, ValueError):
+                continue

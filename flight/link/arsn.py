@@ -20,7 +20,9 @@ frame ever sent to replay, so that decision is left to a person.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -38,6 +40,8 @@ __all__ = [
 ]
 
 _FORMAT = 1
+
+_log = logging.getLogger("sunlit.link.arsn")
 
 
 class ArsnStoreError(RuntimeError):
@@ -97,32 +101,64 @@ class FileArsnStore:
 
 
 class DeferredArsnStore:
-    """Holds the latest state until :meth:`flush`: one disk write per batch of frames.
+    """Writes the latest state from a background thread: no disk wait before a reply.
 
-    The comms app answers a burst of telecommands first and persists the highest ARSN once
-    after them, instead of an fsync before each reply. The window a crash could reopen is the
-    frames of the batch being served, the same batch whose effects the crash interrupts.
+    The comms app answers a telecommand first; the highest accepted ARSN goes to disk right
+    after, from this store's writer thread, coalescing a burst of frames into one write. The
+    window a crash could reopen to a replay is the write in progress (about a millisecond of
+    fsync), and the frames it covers are the ones whose effects that crash interrupted.
     """
 
     def __init__(self, inner: ArsnStore) -> None:
         self._inner = inner
         self._pending: dict[int, int] | None = None
+        self._cond = threading.Condition()
+        self._closed = False
+        self._busy = False
+        self.failures = 0
+        self.last_error: OSError | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="arsn-writer",
+                                        daemon=True)
+        self._writer.start()
 
     def load(self) -> dict[int, int]:
         return self._inner.load()
 
     def save(self, values: Mapping[int, int]) -> None:
-        self._pending = dict(values)
+        with self._cond:
+            self._pending = dict(values)
+            self._cond.notify()
 
-    @property
-    def dirty(self) -> bool:
-        return self._pending is not None
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything saved so far is on disk; False if that took too long."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending is None and not self._busy,
+                                       timeout)
 
-    def flush(self) -> None:
-        """Write what :meth:`save` was last given; ``OSError`` propagates to the caller."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self._inner.save(pending)
+    def close(self) -> None:
+        self.flush()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._writer.join(5)
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending is not None or self._closed)
+                if self._pending is None:
+                    return
+                pending, self._pending, self._busy = self._pending, None, True
+            try:
+                self._inner.save(pending)
+            except OSError as exc:
+                self.failures += 1
+                self.last_error = exc
+                _log.error("ARSN state not persisted (%s): a restart could re-accept the "
+                           "latest frames", exc)
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
 class ArsnCounter:

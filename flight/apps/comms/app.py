@@ -166,6 +166,8 @@ class CommsApp(App):
         return table
 
     def on_stop(self) -> None:
+        if isinstance(getattr(self, "arsn_store", None), DeferredArsnStore):
+            self.arsn_store.close()
         self.store.close()
         self.sock.close()
 
@@ -195,18 +197,6 @@ class CommsApp(App):
             self.rx += 1
             self._datagram(data, address)
         self.downlink.pump()
-        self._persist_arsn()
-
-    def _persist_arsn(self) -> None:
-        """After the batch's replies are out: one durable write of the highest ARSN."""
-        store = getattr(self, "arsn_store", None)
-        if store is None or not store.dirty:
-            return
-        try:
-            store.flush()
-        except OSError as exc:
-            self.log.error("ARSN state not persisted (%s): a restart could re-accept the "
-                           "latest frames", exc)
 
     # ------------------------------------------------------------------ uplink
     def _datagram(self, data: bytes, address: Address) -> None:
