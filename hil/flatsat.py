@@ -36,6 +36,7 @@ def run_flatsat(run_dir: Path | None, duration: float, keep: bool, kill_app: str
         stack.stop()
         return 1
     print(format_status(stack.status()), file=out)
+    _print_link(stack, root, out)
     print(f"\nLive telemetry for {duration:.0f} s (events marked · ! ✖ ‼):", file=out)
     tap = stack.tap("tlm.", "evt.")
     try:
@@ -51,6 +52,17 @@ def run_flatsat(run_dir: Path | None, duration: float, keep: bool, kill_app: str
     code = stack.stop()
     print(f"\nStack stopped cleanly (exit status {code}).", file=out)
     return code
+
+
+def _print_link(stack: LocalStack, root: Path, out: TextIO) -> None:
+    """Where an operator's ground station can reach this flatsat."""
+    reply = stack.command("comms", "status", timeout=2.0)
+    if not reply.ok:
+        return
+    print(f"\nSpace link: comms listens on {reply.data['address']} ({reply.data['auth']}), "
+          f"key {root / 'keys' / 'link.key'}\n"
+          f"  sunlit-ground --run-dir {root} ping      (or: python -m ground.console "
+          f"--address {reply.data['address']} --key {root / 'keys' / 'link.key'})", file=out)
 
 
 def _watch(stack: LocalStack, tap: BusTap, duration: float, kill_app: str | None,
