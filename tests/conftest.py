@@ -11,6 +11,8 @@ import pytest
 
 from hil.stack import LocalStack
 
+pytest_plugins = ["hil.pytest_plugin"]
+
 #: Faster supervision for tests; the behaviour is the same, only the periods are shorter
 #: (and the link listens on a free port, so stacks never fight over 52001).
 #: hang_misses=10 (2 s) keeps a loaded CI machine's scheduling stalls from counting as hangs;

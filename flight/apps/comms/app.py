@@ -291,7 +291,10 @@ class CommsApp(App):
 
     def _route(self, tc: Telecommand, app: str, name: str, args: dict[str, Any],
                then: Callable[[Reply], None] | None = None) -> None:
+        began = [False]
+
         def started(_reply: Reply) -> None:
+            began[0] = True
             self._verify(tc, Verification.START_SUCCESS, success=Ack.START)
 
         def finished(reply: Reply) -> None:
@@ -299,7 +302,7 @@ class CommsApp(App):
                 if then is not None:
                     then(reply)
                 self._complete(tc)
-            elif reply.reason in NOT_STARTED:
+            elif reply.reason in NOT_STARTED and not began[0]:
                 self._verify(tc, Verification.START_FAILURE, int(reply.reason), reply.message)
             else:
                 self._verify(tc, Verification.COMPLETION_FAILURE, int(reply.reason),
@@ -438,7 +441,14 @@ class CommsApp(App):
                 {"*", f"{app}.*", f"{app}.{name}"} & self.events_disabled:
             return
         self._tm(apid_of(app_id), Service.EVENT, subtype, appdata.pack(
-            {"event": name, "text": data.get("text", ""), "args": data.get("args", {})}))
+            {"event": name, "id": self._event_id(apid_of(app_id), name),
+             "text": data.get("text", ""), "args": data.get("args", {})}))
+
+    def _event_id(self, apid: int, name: str) -> int | None:
+        """The event's dictionary id: its position in the app's declaration."""
+        entry = self.apps.get(apid)
+        names = [e.name for e in entry[1].full_model.events] if entry else []
+        return names.index(name) if name in names else None
 
     # ------------------------------------------------------------------ service 11
     def _tt_insert(self, tc: Telecommand) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 import msgpack
 
 from flight.bus import DecodeLimits
-from flight.bus.envelope import DecodeError, unpack_bounded
 from flight.link import CdsTime, LinkError, Telecommand
 
 FUNCTION_ID_SIZE = 2
@@ -24,10 +23,16 @@ class BadAppData(ValueError):
 
 
 def unpack(data: bytes, limits: DecodeLimits) -> Any:
+    """Bounded msgpack; integer map keys are allowed (TC[3,31] maps structure ids)."""
+    n = len(data)
+    if n > limits.max_message_bytes:
+        raise BadAppData(f"application data of {n} bytes is too large")
     try:
-        return unpack_bounded(data, limits)
-    except DecodeError as exc:
-        raise BadAppData(f"application data is not valid msgpack: {exc}") from None
+        return msgpack.unpackb(data, raw=False, strict_map_key=False, max_str_len=n,
+                               max_bin_len=n, max_array_len=n, max_map_len=n, max_ext_len=0)
+    except Exception as exc:  # msgpack raises several unrelated types for bad input
+        raise BadAppData(f"application data is not valid msgpack: "
+                         f"{type(exc).__name__}") from None
 
 
 def function_call(data: bytes, limits: DecodeLimits) -> tuple[int, dict[str, Any]]:

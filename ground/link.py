@@ -1,0 +1,398 @@
+"""The ground end of the space link: one UDP socket, sealed telecommands out, telemetry in.
+
+:class:`GroundLink` is deliberately thin. It turns :class:`~flight.link.Telecommand` objects
+into frames (authenticated unless the link is explicitly plain), sends them, and turns received
+datagrams into :class:`Received` records: the decoded packet, or the reason it could not be
+decoded. It counts what it sees (rejections by reason, sequence gaps per APID) because those
+counters are how an operator notices a bad link. It knows nothing about the dictionary, apps or
+verification: that is :mod:`ground.station`.
+
+**Anti-replay state.** The flight side refuses any ARSN it has seen, and remembers the highest
+one across reboots, so the ground must never reuse one, not even after a restart or when two
+ground processes (a console and a script) share a key. :class:`SenderState` keeps the ARSN
+counter and the telecommand sequence counters in a state directory and takes an exclusive file
+lock around every draw, so concurrent ground processes interleave instead of colliding. The
+sequence counters are kept for the same reason: a request id (APID + sequence count) must not
+be reused while a time-tagged command from an earlier session still waits on board.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import selectors
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from flight.link import (
+    DEFAULT_MAX_SIZE,
+    GROUND_ID,
+    Ack,
+    ArsnCounter,
+    Authenticator,
+    FileArsnStore,
+    LinkError,
+    MemoryArsnStore,
+    PlainLink,
+    Telecommand,
+    TelemetryPacket,
+)
+from flight.link.spacepacket import MAX_SEQ_COUNT
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "Address",
+    "GapCounter",
+    "GroundLink",
+    "Link",
+    "LinkStats",
+    "Received",
+    "SenderState",
+    "default_state_dir",
+    "format_address",
+    "parse_address",
+]
+
+Address = tuple[str, int]
+#: Where the comms app listens in simulation (docs/icd.md section 1).
+DEFAULT_ADDRESS: Address = ("127.0.0.1", 52001)
+#: Largest datagram read; anything above ``max_size`` is refused as ``oversized`` anyway.
+_RECV_BUFFER = 65_535
+_SEQ_MODULO = MAX_SEQ_COUNT + 1
+#: A jump forward by less than half the sequence space is a gap; more is a late packet.
+_HALF_SEQ = _SEQ_MODULO // 2
+
+
+def parse_address(text: str) -> Address:
+    """``"HOST:PORT"`` (``"[::1]:52001"`` for IPv6) to a tuple; ``ValueError`` when malformed."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"address {text!r} is not HOST:PORT")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def format_address(address: Address) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def default_state_dir() -> Path:
+    """``$SUNLIT_GROUND_STATE``, else ``$XDG_STATE_HOME/sunlit-ground``, else ``~/.local/state``.
+
+    The ground's ARSN counter must outlive any one run directory: the spacecraft remembers the
+    highest ARSN it accepted, so a ground that forgot its counter would be refused as a replay.
+    """
+    explicit = os.environ.get("SUNLIT_GROUND_STATE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "sunlit-ground"
+
+
+# ------------------------------------------------------------------------------ sender state
+
+
+class SenderState:
+    """The ground's ARSN and TC sequence counters: durable, and safe to share between processes.
+
+    With a ``directory`` every draw takes an exclusive ``flock`` on ``ground.lock`` there,
+    reloads the counter, persists the value it hands out (checkpoint store: atomic and
+    fsync'ed) and only then returns it. That is about a millisecond per telecommand, which buys
+    the guarantee that no two frames sealed with one key ever carry the same ARSN. Without a
+    directory the counters live in memory: only for tests and the plain lab link.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None) -> None:
+        self.directory = None if directory is None else Path(directory)
+        self._thread_lock = threading.Lock()
+        self._memory: dict[str, ArsnCounter] = {}
+        if self.directory is not None:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def next_arsn(self, spi: int) -> int:
+        """The next anti-replay sequence number for ``spi`` (the first ever is 1)."""
+        with self._counter("arsn-tx") as counter:
+            return counter.next(spi)
+
+    def next_seq(self, apid: int) -> int:
+        """The next 14-bit packet sequence count for telecommands to ``apid``."""
+        with self._counter("tc-seq") as counter:
+            return counter.next(apid) % _SEQ_MODULO
+
+    def skip_arsn_to(self, spi: int, arsn: int) -> None:
+        """Recovery after lost state: make the next ARSN at least ``arsn + 1``."""
+        with self._counter("arsn-tx") as counter:
+            counter.skip_to(spi, arsn)
+
+    @contextlib.contextmanager
+    def _counter(self, name: str) -> Iterator[ArsnCounter]:
+        # ArsnCounter is "a strictly increasing, persisted-before-use counter per key": exactly
+        # what both the ARSN and the request-id sequence need, so it serves both.
+        with self._thread_lock:
+            if self.directory is None:
+                yield self._memory.setdefault(name, ArsnCounter(MemoryArsnStore()))
+                return
+            fd = os.open(self.directory / "ground.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield ArsnCounter(FileArsnStore(self.directory, name), reserve=1)
+            finally:
+                os.close(fd)  # closing releases the lock
+
+
+# ------------------------------------------------------------------------------ receiving
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One datagram from the link: the packet, or why it could not be decoded."""
+
+    raw: bytes
+    source: Address
+    t_ground: float  #: wall clock (UNIX seconds) at receipt
+    t_mono: float  #: ``time.monotonic()`` at receipt: what deadlines are measured against
+    packet: TelemetryPacket | None
+    error: LinkError | None = None
+    gap: int = 0  #: packets of this APID missed just before this one (sequence count jump)
+
+    @property
+    def reason(self) -> str | None:
+        """The stable rejection reason (``"bad_crc"``, ...) when the datagram was refused."""
+        return None if self.error is None else self.error.reason.value
+
+
+@dataclass(frozen=True)
+class LinkStats:
+    """A snapshot of the link's counters."""
+
+    sent: int
+    received: int
+    decoded: int
+    rejected: dict[str, int] = field(default_factory=dict)
+    gaps: dict[int, int] = field(default_factory=dict)  #: APID -> packets missed
+    duplicates: dict[int, int] = field(default_factory=dict)  #: APID -> repeated counts
+    late: dict[int, int] = field(default_factory=dict)  #: APID -> out-of-order packets
+
+
+class GapCounter:
+    """Missed packets per APID, from the 14-bit packet sequence count (wrapping at 16384).
+
+    A forward jump of less than half the sequence space counts the packets in between as
+    missed; the same count again is a duplicate; a jump backwards is a late (reordered)
+    packet, which neither counts as a gap nor moves the reference.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, int] = {}
+        self.gaps: Counter[int] = Counter()
+        self.duplicates: Counter[int] = Counter()
+        self.late: Counter[int] = Counter()
+
+    def observe(self, apid: int, seq: int) -> int:
+        """Record one packet; return how many packets of ``apid`` were missed before it."""
+        last = self._last.get(apid)
+        if last is None:
+            self._last[apid] = seq
+            return 0
+        step = (seq - last) % _SEQ_MODULO
+        if step == 0:
+            self.duplicates[apid] += 1
+            return 0
+        if step >= _HALF_SEQ:
+            self.late[apid] += 1
+            return 0
+        self._last[apid] = seq
+        if step > 1:
+            self.gaps[apid] += step - 1
+        return step - 1
+
+
+# ------------------------------------------------------------------------------ the link
+
+
+class Link(Protocol):
+    """What :class:`ground.station.GroundStation` needs from a link: :class:`GroundLink`, or a
+    stand-in such as a replay of an archive (whose sending methods raise)."""
+
+    max_size: int
+
+    @property
+    def local_address(self) -> Address: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def receive(self, timeout: float | None = None) -> Received | None: ...
+
+    def make_tc(self, apid: int, service: int, subtype: int, app_data: bytes = b"", *,
+                ack: Ack = Ack.ALL) -> Telecommand: ...
+
+    def send_tc(self, tc: Telecommand,
+                before_send: Callable[[bytes], None] | None = None) -> bytes: ...
+
+    def stats(self) -> LinkStats: ...
+
+    def close(self) -> None: ...
+
+
+class GroundLink:
+    """A UDP socket that sends sealed telecommands to ``address`` and receives telemetry.
+
+    ``key`` is the 32-byte link key (see :func:`flight.link.load_key`); ``plain=True`` sends
+    bare packets instead, for a flight side configured with ``link.auth = "none"``. ``local``
+    is the address to bind (port 0: any free port); telemetry comes back to it because the
+    spacecraft answers the source address of the last telecommand it accepted.
+
+    Sending is thread-safe. :meth:`receive` is meant for one receiving thread; :meth:`close`
+    may be called from any thread and wakes a blocked :meth:`receive`.
+    """
+
+    def __init__(self, address: Address = DEFAULT_ADDRESS, *, key: bytes | None = None,
+                 spi: int = 1, plain: bool = False, state: SenderState | None = None,
+                 local: Address | None = None, source_id: int = GROUND_ID,
+                 max_size: int = DEFAULT_MAX_SIZE) -> None:
+        if not plain and key is None:
+            raise ValueError("no link key: give key=..., or plain=True for a lab link "
+                             "without authentication")
+        self.address = address
+        self.spi = spi
+        self.plain = plain
+        self.source_id = source_id
+        self.max_size = max_size
+        self.state = state if state is not None else SenderState(None)
+        self._sealer: Authenticator | PlainLink = (
+            PlainLink(max_packet=max_size) if plain
+            else Authenticator({spi: key or b""}, max_packet=max_size))
+        self._sock = self._open_socket(address, local)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._sock, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._tx_lock = threading.Lock()
+        self._rx_lock = threading.Lock()
+        self._closed = False
+        self._sent = self._received = self._decoded = 0
+        self._rejected: Counter[str] = Counter()
+        self._gaps = GapCounter()
+
+    @staticmethod
+    def _open_socket(address: Address, local: Address | None) -> socket.socket:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        with contextlib.suppress(OSError):  # a big buffer absorbs a stored-telemetry dump
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        try:
+            sock.bind(local or ("", 0))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)  # receive() waits in select(), never in recvfrom()
+        return sock
+
+    @property
+    def local_address(self) -> Address:
+        """Where this link receives telemetry."""
+        host, port = self._sock.getsockname()[:2]
+        return str(host), int(port)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -------------------------------------------------------------- sending
+
+    def make_tc(self, apid: int, service: int, subtype: int, app_data: bytes = b"", *,
+                ack: Ack = Ack.ALL) -> Telecommand:
+        """A telecommand from this ground with a fresh sequence count for ``apid``."""
+        return Telecommand(apid, service, subtype, app_data, seq_count=self.state.next_seq(apid),
+                           source_id=self.source_id, ack=ack)
+
+    def seal(self, tc: Telecommand) -> bytes:
+        """The frame for ``tc``: authenticated with a fresh ARSN, or the bare packet if plain."""
+        packet = tc.encode(self.max_size)
+        if isinstance(self._sealer, PlainLink):
+            return self._sealer.seal(packet)
+        return self._sealer.seal(self.spi, self.state.next_arsn(self.spi), packet)
+
+    def send_tc(self, tc: Telecommand,
+                before_send: Callable[[bytes], None] | None = None) -> bytes:
+        """Seal and send ``tc``; return the frame exactly as it went out.
+
+        ``before_send(frame)`` runs after sealing and before the datagram leaves: the place
+        to register what the answer will refer to, so that no answer can outrun it.
+        """
+        with self._tx_lock:  # ARSNs leave in the order they were drawn
+            frame = self.seal(tc)
+            if before_send is not None:
+                before_send(frame)
+            self.send_raw(frame)
+        return frame
+
+    def send_raw(self, frame: bytes) -> None:
+        """Send bytes as they are (tests, replays of captured frames)."""
+        if self._closed:
+            raise OSError("the link is closed")
+        self._sock.sendto(frame, self.address)
+        self._sent += 1
+
+    # -------------------------------------------------------------- receiving
+
+    def receive(self, timeout: float | None = None) -> Received | None:
+        """The next datagram, decoded; ``None`` after ``timeout`` seconds or once closed."""
+        with self._rx_lock:
+            if self._closed:
+                return None
+            ready = self._selector.select(timeout)
+            if self._closed or not ready or any(k.fileobj is self._wake_r for k, _ in ready):
+                return None
+            try:
+                data, source = self._sock.recvfrom(_RECV_BUFFER)
+            except (BlockingIOError, InterruptedError, TimeoutError):
+                return None
+            return self.decode(data, (str(source[0]), int(source[1])))
+
+    def decode(self, data: bytes, source: Address = ("", 0)) -> Received:
+        """Decode one datagram and count it (also used to feed recorded datagrams through)."""
+        t_ground, t_mono = time.time(), time.monotonic()
+        self._received += 1
+        try:
+            packet = TelemetryPacket.decode(data, self.max_size)
+        except LinkError as exc:
+            self._rejected[exc.reason.value] += 1
+            return Received(data, source, t_ground, t_mono, None, exc)
+        self._decoded += 1
+        gap = self._gaps.observe(packet.apid, packet.seq_count)
+        return Received(data, source, t_ground, t_mono, packet, None, gap)
+
+    def stats(self) -> LinkStats:
+        g = self._gaps
+        return LinkStats(self._sent, self._received, self._decoded, dict(self._rejected),
+                         dict(g.gaps), dict(g.duplicates), dict(g.late))
+
+    # -------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Close the socket; a thread blocked in :meth:`receive` returns ``None``."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        with self._rx_lock:  # wait for a receive in progress to let go of the socket
+            self._selector.close()
+            for sock in (self._sock, self._wake_r, self._wake_w):
+                sock.close()
+
+    def __enter__(self) -> GroundLink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
