@@ -22,7 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bus_throughput, command_rtt, idle_stack, world_speed
+from bench import bus_throughput, command_rtt, idle_stack, link, world_speed
 from bench._common import BenchResult, md_table
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -91,9 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [lambda: bus_throughput.run(count=30_000, warmup=5_000, repeats=1),
                 lambda: command_rtt.run(calls=300, warmup=50),
                 lambda: idle_stack.run(settle_s=1.0, window_s=3.0),
-                lambda: world_speed.run((200.0, 800.0), 4.0, orbits_run=False)]
+                lambda: world_speed.run((200.0, 800.0), 4.0, orbits_run=False),
+                lambda: link.run(200, 512 * 1024)]
     else:
-        jobs = [bus_throughput.run, command_rtt.run, idle_stack.run, world_speed.run]
+        jobs = [bus_throughput.run, command_rtt.run, idle_stack.run, world_speed.run, link.run]
     results = []
     for job in jobs:
         results.append(job())

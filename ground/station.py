@@ -417,6 +417,10 @@ class CommandHandle:
         self.sent_mono = math.nan
         self.sent_ground = math.nan
         self.arm_handle: CommandHandle | None = None
+        # Set with the final stage: wait() sleeps on it alone instead of waking at every
+        # packet the station receives, which would take the GIL from the receiving thread
+        # just when the answer is coming in.
+        self._finished = threading.Event()
 
     @property
     def label(self) -> str:
@@ -467,7 +471,19 @@ class CommandHandle:
         A failure is returned, not raised (see :meth:`result`); ``CommandTimeout`` if none
         came within ``timeout`` seconds.
         """
-        return self._wait_for(lambda: self._first(lambda s: s.final), "completed", timeout)
+        if not self._finished.wait(timeout):
+            if self._closed():
+                raise GroundError(f"{self.label}: the ground station was closed")
+            raise CommandTimeout(self, "completed", timeout)
+        with self._cond:
+            final = self._first(lambda s: s.final)
+        if final is None:  # woken by close()
+            raise GroundError(f"{self.label}: the ground station was closed")
+        return final
+
+    def _wake(self) -> None:
+        """The station is closing: end any wait() at once."""
+        self._finished.set()
 
     def result(self, timeout: float = DEFAULT_TIMEOUT) -> Stage:
         """The completion stage; ``CommandFailed`` with the reason if the command failed."""
@@ -509,6 +525,8 @@ class CommandHandle:
     def _add(self, stage: Stage) -> None:
         """Called with the station's lock held."""
         self._stages.append(stage)
+        if stage.final:
+            self._finished.set()
 
     def __repr__(self) -> str:
         return f"<CommandHandle {self.label} {self.request_id:#010x} {self.status}>"
@@ -709,6 +727,10 @@ class GroundStation:
                 return
             self._closed = True
             self._cond.notify_all()
+            handles = list(self._commands.values()) if isinstance(self._commands, dict) \
+                else list(self._commands)
+        for handle in handles:
+            handle._wake()
         self.link.close()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
