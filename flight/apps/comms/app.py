@@ -166,6 +166,7 @@ class CommsApp(App):
         return table
 
     def on_stop(self) -> None:
+        self.downlink.spill()  # what the link rate still held back: keep it
         if isinstance(getattr(self, "arsn_store", None), DeferredArsnStore):
             self.arsn_store.close()
         self.store.close()
@@ -595,6 +596,7 @@ class CommsApp(App):
             "station": self.station, "rx_datagrams": self.rx, "tc_accepted": self.accepted,
             "tc_rejected": dict(self.rejected), "tm_sent": self.downlink.sent,
             "tm_stored": self.downlink.stored, "store_packets": self.store.count,
+            "downlink_queue": len(self.downlink.queue),
             "store_dropped": self.store.dropped, "send_errors": self.downlink.errors,
             "scheduled": len(self.schedule.activities),
             "ground_address": "" if reply_to is None else f"{reply_to[0]}:{reply_to[1]}",

@@ -1,14 +1,19 @@
 """The downlink: telemetry to the ground while in contact, into the store while not, in order.
 
-Telemetry leaves at no more than the link rate (a token bucket in bytes). While anything is
-waiting in the store, new packets queue behind it, so the ground receives every packet in the
-order it was made — first the backlog of the last pass, then live telemetry.
+Telemetry leaves at no more than the link rate (a token bucket in bytes). In contact, a packet
+the rate holds back waits in a short queue in memory (a burst of result chunks, say); out of
+contact, or when that queue is full, packets go to the on-board store — the queue first, so
+nothing overtakes anything. While anything waits in the store, new packets queue behind it, so
+the ground receives every packet in the order it was made: first the backlog of the last pass,
+then live telemetry. Only the in-memory queue (at most a second or so of link time) is lost if
+comms itself dies; everything stored survives.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+from collections import deque
 
 from flight.apps.comms.store import TelemetryStore
 
@@ -17,6 +22,8 @@ Address = tuple[str, int]
 BURST_S = 0.05
 #: Stored packets fetched from disk in one go.
 DRAIN_BATCH = 256
+#: Packets held in memory while the link rate holds them back, before they spill to the store.
+QUEUE_MAX = 4096
 
 
 class Downlink:
@@ -30,6 +37,7 @@ class Downlink:
         self.reply_to: Address | None = None
         self.in_contact = True
         self.sent = self.stored = self.errors = 0
+        self.queue: deque[bytes] = deque()
         self.set_rate(rate_bps)
         self._tokens = self._capacity
         self._last = time.monotonic()
@@ -48,15 +56,34 @@ class Downlink:
         return self.in_contact and bool(self.destinations)
 
     def send(self, packet: bytes) -> None:
-        """Send now if the link allows and nothing older waits; otherwise store."""
-        if self.can_send() and self.store.count == 0 and self._take(len(packet)):
-            self._transmit(packet)
-        else:
-            self.store.append(packet)
-            self.stored += 1
+        """Send now if the link allows and nothing older waits; otherwise queue or store."""
+        if self.can_send() and self.store.count == 0:
+            if not self.queue and self._take(len(packet)):
+                self._transmit(packet)
+                return
+            if len(self.queue) < QUEUE_MAX:
+                self.queue.append(packet)
+                return
+        self.spill()
+        self.store.append(packet)
+        self.stored += 1
+
+    def spill(self) -> None:
+        """Move the in-memory queue into the store (in order, one transaction)."""
+        if self.queue:
+            self.store.extend(list(self.queue))
+            self.stored += len(self.queue)
+            self.queue.clear()
 
     def pump(self) -> None:
-        """Drain the store, oldest first, as far as contact and the link rate allow."""
+        """Send what waits — the queue, then the store — as contact and the rate allow."""
+        if not self.can_send():
+            self.spill()
+            return
+        while self.queue and self._take(len(self.queue[0])):
+            self._transmit(self.queue.popleft())
+        if self.queue:
+            return
         while self.can_send() and self.store.count:
             batch = self.store.peek(DRAIN_BATCH)
             last_id = None
@@ -71,10 +98,14 @@ class Downlink:
                 return
 
     def next_deadline(self) -> float | None:
-        """When the bucket will hold a full packet again, if a backlog waits for it."""
-        if not (self.can_send() and self.store.count):
+        """When the bucket will hold a full packet again, if a backlog waits for it.
+
+        A fixed instant (from the last refill), not "now + something": the main loop runs
+        the pump when this deadline has passed, so it must not move away as time goes on.
+        """
+        if not (self.can_send() and (self.store.count or self.queue)):
             return None
-        return time.monotonic() + max(0.001, (1500 - self._tokens) / self.rate)
+        return self._last + max(0.0, (1500 - self._tokens) / self.rate)
 
     def _take(self, size: int) -> bool:
         now = time.monotonic()

@@ -52,6 +52,7 @@ COMMS_MODEL = AppModel(
         Channel("tm_sent", INT, "Telemetry packets sent to the ground."),
         Channel("tm_stored", INT, "Telemetry packets put in the on-board store."),
         Channel("store_packets", INT, "Packets waiting in the on-board store."),
+        Channel("downlink_queue", INT, "Packets in contact waiting for link capacity (memory)."),
         Channel("store_dropped", INT, "Stored packets dropped because the store was full.",
                 limits=Limits(yellow_high=0)),
         Channel("send_errors", INT, "Datagrams the socket refused.",

@@ -60,14 +60,26 @@ class TelemetryStore:
     def append(self, packet: bytes) -> None:
         self._db.execute("INSERT INTO tm (packet) VALUES (?)", (packet,))
         self.count += 1
+        self._trim()
+        self._pending += 1
+        self.maybe_commit()
+
+    def extend(self, packets: list[bytes]) -> None:
+        """Append several packets in one transaction (a spilled queue)."""
+        for packet in packets:
+            self._db.execute("INSERT INTO tm (packet) VALUES (?)", (packet,))
+        self.count += len(packets)
+        self._trim()
+        self._pending += 1
+        self.maybe_commit(force=True)
+
+    def _trim(self) -> None:
         if self.count > self.max_packets:
             excess = self.count - self.max_packets
             self._db.execute("DELETE FROM tm WHERE id IN (SELECT id FROM tm ORDER BY id LIMIT ?)",
                              (excess,))
             self.count -= excess
             self.dropped += excess
-        self._pending += 1
-        self.maybe_commit()
 
     def peek(self, limit: int) -> list[tuple[int, bytes]]:
         """The oldest ``limit`` packets with their ids (still stored)."""
