@@ -149,8 +149,9 @@ class CommsApp(App):
             generate_key(path)
             self.emit("KEY_GENERATED", path=str(path))
             print(f"sunlit comms: generated the link key {path}", file=sys.stderr, flush=True)
-        self.arsn_store = DeferredArsnStore(
-            FileArsnStore(self.ctx.run_dir.state_dir / self.name, "arsn"))
+        state = self.ctx.run_dir.state_dir / self.name
+        state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.arsn_store = DeferredArsnStore(FileArsnStore(state, "arsn"), state / "arsn.fast")
         return Authenticator({s["spi"]: load_key(path)}, store=self.arsn_store,
                              max_packet=self.max)
 
