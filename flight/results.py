@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from flight.checkpoint.store import fsync_directory
+
 RESULT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -51,11 +53,7 @@ class ResultStore:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, target)
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(self.root)
         return digest
 
     def get(self, result_id: str) -> Result:

@@ -203,7 +203,7 @@ class CheckpointStore:
             # state that is in fact saved. It is logged instead.
             try:
                 # The rename lives in the directory; without this a power cut can undo it.
-                _fsync_directory(self._dir)
+                fsync_directory(self._dir)
             except OSError as exc:
                 _log.warning("checkpoint %s: generation %d saved, but fsync of %s failed: %s",
                              self._name, generation, self._dir, exc)
@@ -406,7 +406,7 @@ class CheckpointStore:
             elif self._is_intact(generation, path):
                 intact += 1
         if removed:
-            _fsync_directory(self._dir)
+            fsync_directory(self._dir)
 
     def _is_intact(self, generation: int, path: Path) -> bool:
         try:
@@ -518,7 +518,8 @@ def _unlink_quietly(path: Path) -> bool:
     return True
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make a new or renamed directory entry durable (tolerated where the file system can't)."""
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)

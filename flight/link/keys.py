@@ -14,6 +14,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from flight.checkpoint.store import fsync_directory
+
 __all__ = ["KEY_SIZE", "KeyFileError", "generate_key", "load_key"]
 
 KEY_SIZE = 32
@@ -61,7 +63,7 @@ def generate_key(path: str | os.PathLike[str]) -> bytes:
         _publish(tmp, final)
     finally:
         _unlink_if_present(tmp)
-    _fsync_directory(final.parent)
+    fsync_directory(final.parent)
     return key
 
 
@@ -109,15 +111,3 @@ def _publish(tmp: Path, final: Path) -> None:
 def _unlink_if_present(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the new directory entry durable; some file systems cannot, which is tolerated."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)

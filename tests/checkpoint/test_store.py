@@ -179,7 +179,7 @@ def test_payload_size_limit(tmp_path: Path) -> None:
     assert "exceeds limit" in result.rejected[0].reason
 
 
-@pytest.mark.parametrize("failing", ["_fsync_directory", "_prune"])
+@pytest.mark.parametrize("failing", ["fsync_directory", "_prune"])
 def test_housekeeping_failure_after_the_rename_does_not_fail_the_save(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
@@ -197,7 +197,7 @@ def test_housekeeping_failure_after_the_rename_does_not_fail_the_save(
     if failing == "_prune":
         monkeypatch.setattr(store, "_prune", broken)
     else:
-        monkeypatch.setattr(store_module, "_fsync_directory", broken)
+        monkeypatch.setattr(store_module, "fsync_directory", broken)
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append  # type: ignore[method-assign]

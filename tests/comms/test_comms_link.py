@@ -7,8 +7,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import msgpack
 import pytest
@@ -19,8 +17,6 @@ from flight.bus import Reason
 from flight.link import CdsTime, Telecommand, crc16
 from flight.link.services import FailureCode
 from hil.stack import LocalStack, wait_until
-from tests.comms.client import LinkClient
-from tests.conftest import FAST
 
 APIDS = {"comms": 0x10, "executive": 0x11, "health": 0x12, "power": 0x13, "thermal": 0x14,
          "world": 0x17}
@@ -28,14 +24,6 @@ APIDS = {"comms": 0x10, "executive": 0x11, "health": 0x12, "power": 0x13, "therm
 
 def opcode(cls: type, name: str) -> int:
     return [c.name for c in cls.full_model.commands].index(name)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def linked(run_dir: Path) -> Iterator[tuple[LocalStack, LinkClient]]:
-    with LocalStack(run_dir, overrides=FAST, log_to=run_dir / "stack.out") as stack:
-        client = LinkClient(stack)
-        yield stack, client
-        client.close()
 
 
 def rejected(stack: LocalStack) -> dict[str, int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgpack
@@ -12,17 +11,7 @@ import pytest
 
 from flight.bus import Reason
 from flight.results import ResultError, ResultStore
-from hil.stack import LocalStack
 from tests.comms.client import LinkClient
-from tests.conftest import FAST
-
-
-@pytest.fixture
-def linked(run_dir: Path) -> Iterator[tuple[LocalStack, LinkClient]]:
-    with LocalStack(run_dir, overrides=FAST, log_to=run_dir / "stack.out") as stack:
-        client = LinkClient(stack)
-        yield stack, client
-        client.close()
 
 
 def _chunks(link: LinkClient, result: str) -> dict[int, dict]:
