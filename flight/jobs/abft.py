@@ -1,0 +1,529 @@
+"""Algorithm-based fault tolerance for matrix products (Huang & Abraham, 1984).
+
+A compute job that multiplies matrices under radiation can be hit twice: while the product is
+being formed (a flipped register or cache line) and afterwards, while the result sits in memory
+waiting for the job runner (an SRAM/HBM upset).  Re-running every product would double the cost;
+ABFT checks it in O(n²) against the O(n³) product, using the checksum identities
+
+    row residual     r = C·e - A·(B·e)          (one value per row of C)
+    column residual  c = eᵀC - (eᵀA)·B          (one value per column of C)
+
+A single corrupted element C[i, j] = C*[i, j] + δ shows as r_i = c_j = δ and nowhere else, so the
+flagged row and column locate it, and the element is repaired by *recomputing*
+C[i, j] = A[i, :]·B[:, j] (subtracting δ does not work when an exponent bit flipped: δ may be
+inf, NaN, or so large that C - δ loses every significant bit).
+
+Floating point never gives exactly zero residuals, so a residual is flagged when (FIELD_NOTES,
+"Radiation")
+
+    NOT( |r_i| ≤ k·n·ε·(|A|·(|B|·e))_i )       and likewise  (eᵀ|A|)·|B|  for columns.
+
+The NOT form matters: a NaN residual compares False with everything and so is flagged.
+
+Choice of k (``K_FACTOR = 4``): with unit roundoff u = ε/2 and the usual bound
+|fl(x·y) - x·y| ≤ gamma_n·|x|·|y|, gamma_n = n·u/(1 - n·u), every term of the row residual is
+bounded by the same positive quantity (|A|·|B|·e)_i:
+
+    C itself (inner length K)            gamma_K
+    C·e       (N terms, |C| ≤ |A||B|)     gamma_N
+    B·e       then A·(B·e)                gamma_N + gamma_K
+
+so |r_i| ≤ (2gamma_K + 2gamma_N)(|A||B|e)_i ≤ 4·n·u·(…) = 2·n·ε·(…) with n = max(K, N)
+(columns: n = max(m, K)).  k = 2 is therefore the worst-case bound; k = 4 doubles it to absorb
+the 1/(1 - n·u) factor, the rounding of the tolerance itself and BLAS kernels that sum in
+another order.  It is
+a *rigorous* bound, not a statistical one, which is why there are no false positives on
+ill-conditioned or large-magnitude inputs: the bound scales with |A||B|, not with |A·B|.  It is
+still tight enough for the detection the flight software needs: a flip of bit b in an element
+of a p-bit mantissa changes it by at least 2^(b - p - 1)·|C_ij| (float64 bits >= 40: >= 2^-13;
+float32 bits >= 16: >= 2^-8, relative), and it is caught once that exceeds ~1.5·k·n·ε·(row sum
+of |A||B|).  For same-sign data (row sum ~ N·|C_ij|) that holds for float64 up to n ~ 10^5 but
+for float32 bit 16 only up to n ~ 70 (measured: n = 128 misses bit 16, n = 1024 misses bits
+16..22): such flips are within float32 roundoff of a long dot product, reported ``masked`` with
+a signature, and do not change the result beyond its own roundoff.  Tiling narrows N.  An
+absolute floor k·n·tiny covers products that underflow into subnormals.  A larger k would hide
+more upper-mantissa flips; a smaller one would flag honest roundoff.  Products computed in
+reduced precision (TF32, bf16) need that
+format's ε — pass ``eps``.
+
+Flips in the lowest mantissa bits fall under the tolerance and cannot be seen by the residuals
+(they are also harmless: the result is still within roundoff of the exact product).  To *count*
+them as ``masked`` the checker needs to know the stored bits changed: ``matmul_checked`` returns a
+:class:`Signature` (XOR of the bit patterns of every row and column of C, also O(n²)); pass it to
+:func:`verify` and an upset that the residuals tolerate is reported as masked with its location.
+The same signature lets a repair be bit-exact: when it locates the single changed element, the
+flipped bits are known exactly, and the original value is restored if it agrees with the
+recomputed element within that element's roundoff bound (otherwise the recomputed value is kept).
+Without a signature the recomputed element is within gamma_K·(|A||B|)_ij of the original product,
+but it may differ in the last bits because BLAS sums the dot product in another order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+#: Tolerance multiplier k; 2 is the worst-case roundoff bound, 4 leaves a factor-two margin.
+K_FACTOR = 4.0
+
+_UINT_FOR: dict[np.dtype[Any], np.dtype[Any]] = {
+    np.dtype(np.float32): np.dtype(np.uint32),
+    np.dtype(np.float64): np.dtype(np.uint64),
+}
+
+FloatArray = npt.NDArray[np.floating]
+
+
+class Status(str, Enum):
+    """Outcome of a check, in the fault-injection vocabulary (NVBitFI, CAROL-FI)."""
+
+    CLEAN = "clean"  # residuals within tolerance, no stored bit known to have changed
+    CORRECTED = "corrected"  # one element located, recomputed, re-verified clean
+    MASKED = "masked"  # stored bits changed (signature) but the residuals tolerate it
+    UNCORRECTABLE = "uncorrectable"  # cannot be explained as one element: caller rolls back
+
+
+@dataclass(frozen=True)
+class Signature:
+    """XOR of the raw bit patterns of each row and each column of C, taken when C was made.
+
+    Floating-point checksums cannot see an upset below roundoff; an XOR of the bits sees every
+    single flip exactly and locates it (row i and column j differ by the same mask).
+    """
+
+    row_xor: npt.NDArray[np.unsignedinteger]
+    col_xor: npt.NDArray[np.unsignedinteger]
+
+    @classmethod
+    def of(cls, c: FloatArray) -> Signature:
+        bits = c.view(_uint_dtype(c.dtype))
+        return cls(
+            row_xor=np.bitwise_xor.reduce(bits, axis=1),
+            col_xor=np.bitwise_xor.reduce(bits, axis=0),
+        )
+
+
+def _flagged(res: FloatArray, tol: FloatArray) -> tuple[int, ...]:
+    """Indices where NOT(|res| <= tol): NaN fails the comparison and is flagged.
+
+    An infinite residual is flagged too, even when the tolerance itself overflowed to inf
+    (|A||B|e beyond the format's range): roundoff never produces an infinite residual.
+    """
+    bad = ~(np.abs(res) <= tol) | np.isinf(res)
+    return tuple(int(i) for i in np.flatnonzero(bad))
+
+
+@dataclass(frozen=True)
+class Residuals:
+    """Row and column residuals with their tolerances; ``flagged_*`` use the NOT(≤) test."""
+
+    row: FloatArray
+    col: FloatArray
+    row_tol: FloatArray
+    col_tol: FloatArray
+
+    @property
+    def flagged_rows(self) -> tuple[int, ...]:
+        return _flagged(self.row, self.row_tol)
+
+    @property
+    def flagged_cols(self) -> tuple[int, ...]:
+        return _flagged(self.col, self.col_tol)
+
+    @property
+    def worst_ratio(self) -> float:
+        """max |residual| / tolerance (NaN-propagating): telemetry for how close to a flag."""
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            ratios = np.concatenate(
+                [np.abs(self.row) / self.row_tol, np.abs(self.col) / self.col_tol]
+            ).astype(np.float64)
+        if ratios.size == 0:
+            return 0.0
+        return float(np.nan) if np.isnan(ratios).any() else float(ratios.max())
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`verify` found and did.  ``located`` is the set of (i, j) it could pin down."""
+
+    status: Status
+    located: frozenset[tuple[int, int]] = frozenset()
+    flagged_rows: tuple[int, ...] = ()
+    flagged_cols: tuple[int, ...] = ()
+    masked: int = 0  # upsets seen by the signature but tolerated by the residuals
+    worst_ratio: float = 0.0
+
+    @property
+    def usable(self) -> bool:
+        """True when C can be used as is (clean, corrected or masked)."""
+        return self.status is not Status.UNCORRECTABLE
+
+
+@dataclass(frozen=True)
+class AbftResult:
+    """A checked product: C, the verdict, its bit signature and the cost of the check."""
+
+    c: FloatArray
+    verdict: Verdict
+    signature: Signature
+    product_s: float
+    check_s: float
+    tiles: int = 1
+    tile_verdicts: tuple[Verdict, ...] = field(default=(), repr=False)
+
+    @property
+    def overhead(self) -> float:
+        """Check time over product time (the O(n²)/O(n³) ratio, measured)."""
+        return self.check_s / self.product_s if self.product_s > 0 else float("inf")
+
+
+def _uint_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    try:
+        return _UINT_FOR[np.dtype(dtype)]
+    except KeyError:
+        raise TypeError(f"ABFT supports float32 and float64, not {dtype}") from None
+
+
+def flip_bit(array: npt.NDArray[np.floating], flat_index: int, bit: int) -> None:
+    """Flip bit ``bit`` (0 = lowest mantissa bit) of element ``flat_index`` in place.
+
+    Goes through an unsigned-integer view of the same memory, so any bit can be flipped —
+    exponent bits included — without the float ever being rounded.  Used by tests and to apply
+    upsets drawn by the radiation model to real job data.
+    """
+    udt = _uint_dtype(array.dtype)
+    nbits = udt.itemsize * 8
+    if not 0 <= bit < nbits:
+        raise ValueError(f"bit {bit} outside 0..{nbits - 1} for {array.dtype}")
+    if not 0 <= flat_index < array.size:
+        raise IndexError(f"flat index {flat_index} outside array of size {array.size}")
+    bits = array.view(udt)  # same itemsize: works on non-contiguous arrays too
+    idx = np.unravel_index(flat_index, array.shape)
+    bits[idx] ^= udt.type(1 << bit)
+
+
+def _check_operands(a: FloatArray, b: FloatArray, c: FloatArray | None = None) -> None:
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"cannot multiply {a.shape} by {b.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"A is {a.dtype} but B is {b.dtype}")
+    _uint_dtype(a.dtype)
+    if c is not None:
+        if c.shape != (a.shape[0], b.shape[1]):
+            raise ValueError(f"C is {c.shape}, expected {(a.shape[0], b.shape[1])}")
+        if c.dtype != a.dtype:
+            raise TypeError(f"C is {c.dtype} but A, B are {a.dtype}")
+
+
+#: Bytes per row block: large enough to amortise the Python loop, small enough for L2 cache.
+_BLOCK_BYTES = 1 << 20
+
+
+def _row_blocks(x: FloatArray) -> range:
+    rows = max(1, _BLOCK_BYTES // (x.dtype.itemsize * max(x.shape[1], 1)))
+    return range(0, x.shape[0], rows)
+
+
+def residuals(
+    a: FloatArray, b: FloatArray, c: FloatArray, *, k: float = K_FACTOR, eps: float | None = None
+) -> Residuals:
+    """Row/column residuals of C against A·B and their roundoff tolerances (all O(n²)).
+
+    The check is memory-bound, so it is fused into row-block passes that reuse each block
+    while it is in cache: B twice (B·e, |B|·e; then (eᵀA)·B, (eᵀ|A|)·|B|), A once and C once.
+    |A| and |B| are never materialised: whole-matrix ``np.abs`` allocates n² temporaries
+    whose fresh pages alone cost ~18 % of a float64 n=1024 product (measured).
+    """
+    # An upset may put inf/NaN in C: that is what the check is for, not a numerical warning.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _residuals(a, b, c, k=k, eps=eps)
+
+
+def _residuals(
+    a: FloatArray, b: FloatArray, c: FloatArray, *, k: float, eps: float | None
+) -> Residuals:
+    m, kk = a.shape
+    n_cols = b.shape[1]
+    dt = a.dtype
+    fi = np.finfo(dt)
+    e_eps = float(fi.eps) if eps is None else eps
+    ones_n = np.ones(n_cols, dtype=dt)
+    ones_r = np.ones(max(m, kk, 1), dtype=dt)
+    scratch = np.empty(max(_BLOCK_BYTES // dt.itemsize, n_cols, kk), dtype=dt)
+
+    def absolute(blk: FloatArray) -> FloatArray:
+        buf = scratch[: blk.size].reshape(blk.shape)
+        np.abs(blk, out=buf)
+        return buf
+
+    b_e = np.empty(kk, dtype=dt)
+    abs_b_e = np.empty(kk, dtype=dt)
+    b_blocks = _row_blocks(b)
+    for r0 in b_blocks:
+        blk = b[r0 : r0 + b_blocks.step]
+        b_e[r0 : r0 + blk.shape[0]] = blk @ ones_n
+        abs_b_e[r0 : r0 + blk.shape[0]] = absolute(blk) @ ones_n
+
+    a_b_e = np.empty(m, dtype=dt)
+    row_mag = np.empty(m, dtype=dt)
+    e_a = np.zeros(kk, dtype=dt)
+    e_abs_a = np.zeros(kk, dtype=dt)
+    a_blocks = _row_blocks(a)
+    for r0 in a_blocks:
+        blk = a[r0 : r0 + a_blocks.step]
+        nr = blk.shape[0]
+        a_b_e[r0 : r0 + nr] = blk @ b_e
+        e_a += ones_r[:nr] @ blk
+        abs_blk = absolute(blk)
+        row_mag[r0 : r0 + nr] = abs_blk @ abs_b_e
+        e_abs_a += ones_r[:nr] @ abs_blk
+
+    e_a_b = np.zeros(n_cols, dtype=dt)
+    col_mag = np.zeros(n_cols, dtype=dt)
+    for r0 in b_blocks:
+        blk = b[r0 : r0 + b_blocks.step]
+        nr = blk.shape[0]
+        e_a_b += e_a[r0 : r0 + nr] @ blk
+        col_mag += e_abs_a[r0 : r0 + nr] @ absolute(blk)
+
+    c_e = np.empty(m, dtype=dt)
+    e_c = np.zeros(n_cols, dtype=dt)
+    c_blocks = _row_blocks(c)
+    for r0 in c_blocks:
+        blk = c[r0 : r0 + c_blocks.step]
+        nr = blk.shape[0]
+        c_e[r0 : r0 + nr] = blk @ ones_n
+        e_c += ones_r[:nr] @ blk
+
+    n_row = max(kk, n_cols, 1)
+    n_col = max(m, kk, 1)
+    row_tol = (k * n_row * e_eps) * row_mag + k * n_row * float(fi.tiny)
+    col_tol = (k * n_col * e_eps) * col_mag + k * n_col * float(fi.tiny)
+    return Residuals(row=c_e - a_b_e, col=e_c - e_a_b, row_tol=row_tol, col_tol=col_tol)
+
+
+def _element_bound(a: FloatArray, b: FloatArray, i: int, j: int, k: float) -> float:
+    """Roundoff bound for one recomputed element: k·K·ε·(|A[i,:]|·|B[:,j]|) + floor."""
+    fi = np.finfo(a.dtype)
+    kk = max(a.shape[1], 1)
+    mag = float(np.abs(a[i, :]).astype(np.float64) @ np.abs(b[:, j]).astype(np.float64))
+    return k * kk * float(fi.eps) * mag + k * kk * float(fi.tiny)
+
+
+def _signature_diff(
+    c: FloatArray, signature: Signature | None
+) -> tuple[npt.NDArray[np.unsignedinteger], npt.NDArray[np.unsignedinteger]] | None:
+    if signature is None:
+        return None
+    now = Signature.of(c)
+    if now.row_xor.shape != signature.row_xor.shape or now.col_xor.shape != signature.col_xor.shape:
+        raise ValueError("signature was taken from a matrix of another shape")
+    return now.row_xor ^ signature.row_xor, now.col_xor ^ signature.col_xor
+
+
+def _repair_element(
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    i: int,
+    j: int,
+    mask: np.unsignedinteger | None,
+    k: float,
+) -> None:
+    """Recompute C[i, j]; restore the exact original bits when the signature gives them."""
+    recomputed = a.dtype.type(np.dot(a[i, :], b[:, j]))
+    if mask is not None:
+        udt = _uint_dtype(c.dtype)
+        restored_bits = np.asarray(c[i, j]).view(udt) ^ mask
+        restored = restored_bits.view(c.dtype)[()]
+        if np.isfinite(restored) and abs(float(restored) - float(recomputed)) <= _element_bound(
+            a, b, i, j, k
+        ):
+            c[i, j] = restored
+            return
+    c[i, j] = recomputed
+
+
+def verify(
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    *,
+    signature: Signature | None = None,
+    k: float = K_FACTOR,
+    eps: float | None = None,
+) -> Verdict:
+    """Check a product C ≈ A·B computed anywhere, correcting a single bad element in place.
+
+    - nothing flagged → ``clean`` (or ``masked`` when ``signature`` shows stored bits changed);
+    - one flagged row and one flagged column → recompute that element, re-verify → ``corrected``;
+    - one flagged row (or column) alone, e.g. δ between the row and column tolerances → the
+      signature, if given, names the column; otherwise the whole row is recomputed (O(n·K));
+    - anything else, or a re-verification that still fails → ``uncorrectable`` (roll back).
+    """
+    _check_operands(a, b, c)
+    res = residuals(a, b, c, k=k, eps=eps)
+    rows, cols = res.flagged_rows, res.flagged_cols
+    diff = _signature_diff(c, signature)
+    sig_rows: tuple[int, ...] = ()
+    sig_cols: tuple[int, ...] = ()
+    if diff is not None:
+        sig_rows = tuple(int(i) for i in np.flatnonzero(diff[0]))
+        sig_cols = tuple(int(j) for j in np.flatnonzero(diff[1]))
+
+    if not rows and not cols:
+        if sig_rows or sig_cols:
+            located: frozenset[tuple[int, int]] = frozenset()
+            if len(sig_rows) == 1 and len(sig_cols) == 1:
+                located = frozenset({(sig_rows[0], sig_cols[0])})
+            return Verdict(
+                Status.MASKED,
+                located=located,
+                masked=max(len(sig_rows), len(sig_cols)),
+                worst_ratio=res.worst_ratio,
+            )
+        return Verdict(Status.CLEAN, worst_ratio=res.worst_ratio)
+
+    def fail() -> Verdict:
+        return Verdict(
+            Status.UNCORRECTABLE,
+            flagged_rows=rows,
+            flagged_cols=cols,
+            worst_ratio=res.worst_ratio,
+        )
+
+    target: tuple[int, int] | None = None
+    if len(sig_rows) == 1 and len(sig_cols) == 1:
+        si, sj = sig_rows[0], sig_cols[0]
+        if set(rows) <= {si} and set(cols) <= {sj}:
+            target = (si, sj)
+        else:
+            return fail()  # residuals point elsewhere than the one changed element: not one upset
+    elif len(rows) == 1 and len(cols) == 1 and diff is None:
+        target = (rows[0], cols[0])
+    elif len(rows) == 1 and len(cols) == 1 and not sig_rows and not sig_cols:
+        target = (rows[0], cols[0])  # upset during the product, before the signature was taken
+
+    if target is not None:
+        i, j = target
+        mask = None
+        if diff is not None and sig_rows and diff[0][i] == diff[1][j]:
+            mask = diff[0][i]
+        _repair_element(a, b, c, i, j, mask, k)
+        located = frozenset({target})
+    elif not sig_rows and not sig_cols and len(rows) + len(cols) == 1:
+        # One line flagged, its crossing line within tolerance: recompute the whole line.
+        if rows:
+            i = rows[0]
+            old = c[i, :].copy()
+            c[i, :] = a[i, :] @ b
+            j = int(np.nanargmax(np.where(np.isnan(old), np.inf, np.abs(old - c[i, :]))))
+        else:
+            j = cols[0]
+            old = c[:, j].copy()
+            c[:, j] = a @ b[:, j]
+            i = int(np.nanargmax(np.where(np.isnan(old), np.inf, np.abs(old - c[:, j]))))
+        located = frozenset({(i, j)})
+    else:
+        return fail()
+
+    after = residuals(a, b, c, k=k, eps=eps)
+    if after.flagged_rows or after.flagged_cols:
+        return Verdict(
+            Status.UNCORRECTABLE,
+            located=located,
+            flagged_rows=after.flagged_rows,
+            flagged_cols=after.flagged_cols,
+            worst_ratio=after.worst_ratio,
+        )
+    return Verdict(
+        Status.CORRECTED,
+        located=located,
+        flagged_rows=rows,
+        flagged_cols=cols,
+        worst_ratio=res.worst_ratio,
+    )
+
+
+_SEVERITY = {Status.CLEAN: 0, Status.MASKED: 1, Status.CORRECTED: 2, Status.UNCORRECTABLE: 3}
+
+
+def _merge(parts: Iterable[tuple[Verdict, int, int]]) -> Verdict:
+    """Combine per-tile verdicts (tile offsets applied) into one for the whole product."""
+    status = Status.CLEAN
+    located: set[tuple[int, int]] = set()
+    rows: set[int] = set()
+    cols: set[int] = set()
+    masked = 0
+    worst = 0.0
+    for v, r0, c0 in parts:
+        if _SEVERITY[v.status] > _SEVERITY[status]:
+            status = v.status
+        located |= {(i + r0, j + c0) for i, j in v.located}
+        rows |= {i + r0 for i in v.flagged_rows}
+        cols |= {j + c0 for j in v.flagged_cols}
+        masked += v.masked
+        worst = (
+            float("nan")
+            if np.isnan(v.worst_ratio) or np.isnan(worst)
+            else max(worst, v.worst_ratio)
+        )
+    return Verdict(
+        status,
+        located=frozenset(located),
+        flagged_rows=tuple(sorted(rows)),
+        flagged_cols=tuple(sorted(cols)),
+        masked=masked,
+        worst_ratio=worst,
+    )
+
+
+def matmul_checked(
+    a: FloatArray, b: FloatArray, *, tile: int | None = None, k: float = K_FACTOR
+) -> AbftResult:
+    """C = A·B checked by ABFT; a single upset during the product is corrected in place.
+
+    With ``tile`` the product is formed tile by tile (``tile`` x ``tile`` blocks of C, each the
+    full-depth product A[I, :]·B[:, J]) and every tile gets its own checks, so one upset costs a
+    tile, not the job, and tiles bound the working set on small boards.  The returned
+    :class:`Signature` is taken after checking, for later :func:`verify` calls on the stored C.
+    """
+    _check_operands(a, b)
+    if tile is not None and tile < 1:
+        raise ValueError("tile must be a positive number of rows/columns")
+    m, n = a.shape[0], b.shape[1]
+    if tile is None or (tile >= m and tile >= n):
+        t0 = time.perf_counter()
+        c = a @ b
+        t1 = time.perf_counter()
+        verdict = verify(a, b, c, k=k)
+        signature = Signature.of(c)
+        t2 = time.perf_counter()
+        return AbftResult(c, verdict, signature, t1 - t0, t2 - t1)
+    c = np.empty((m, n), dtype=a.dtype)
+    product_s = check_s = 0.0
+    parts: list[tuple[Verdict, int, int]] = []
+    for r0 in range(0, m, tile):
+        for c0 in range(0, n, tile):
+            a_blk, b_blk = a[r0 : r0 + tile, :], b[:, c0 : c0 + tile]
+            t0 = time.perf_counter()
+            c_blk = a_blk @ b_blk
+            t1 = time.perf_counter()
+            v = verify(a_blk, b_blk, c_blk, k=k)
+            c[r0 : r0 + tile, c0 : c0 + tile] = c_blk
+            check_s += time.perf_counter() - t1
+            product_s += t1 - t0
+            parts.append((v, r0, c0))
+    t0 = time.perf_counter()
+    signature = Signature.of(c)
+    check_s += time.perf_counter() - t0
+    verdict = _merge(parts)
+    return AbftResult(
+        c, verdict, signature, product_s, check_s, len(parts), tuple(v for v, _, _ in parts)
+    )
