@@ -74,6 +74,8 @@ REJECTION_REPORT_S = 10.0
 #: Reasons an app gives before it executes anything: a start-of-execution failure.
 NOT_STARTED = {Reason.UNKNOWN_COMMAND, Reason.BAD_ARGUMENTS, Reason.EXPIRED, Reason.NOT_ARMED,
                Reason.MALFORMED, Reason.TIMEOUT}
+#: What serves one telecommand (service, subtype) once it has been checked.
+Handler = Callable[[Telecommand], None]
 SEVERITY_SUBTYPE = {"INFO": 1, "WARNING": 2, "ERROR": 3, "CRITICAL": 4}
 
 
@@ -97,6 +99,10 @@ class CommsApp(App):
         self.sock = self._open_socket()
         self.link = self._open_link()
         self.apps = self._app_table()
+        self.app_ids = {name: apid - APID_BASE for apid, (name, _) in self.apps.items()}
+        self.event_ids = {(apid, event.name): index for apid, (_, cls) in self.apps.items()
+                          for index, event in enumerate(cls.full_model.events)}
+        self.services = self._service_table()
         self.seq, self.msgs = SequenceCounters(), MessageCounters()
         self.store = TelemetryStore(self.ctx.run_dir.state_dir / self.name / "tm-store.sqlite",
                                     s["store_max_packets"])
@@ -236,37 +242,39 @@ class CommsApp(App):
             self._reject(RejectReason.BAD_APP_DATA)
             self._verify(tc, Verification.ACCEPTANCE_FAILURE, FailureCode.BAD_APP_DATA, str(exc))
 
-    def _handler(self, tc: Telecommand) -> tuple[Callable[[Telecommand], None] | None,
-                                                 FailureCode]:
-        if tc.apid != APID_BASE and tc.apid not in self.apps:
-            return None, FailureCode.UNKNOWN_APID
-        own = tc.apid == APID_BASE
-        table: dict[int, dict[int, Callable[[Telecommand], None]]] = {
+    def _service_table(self) -> dict[bool, dict[int, dict[int, Handler]]]:
+        """(served at comms' own APID?) → service → subtype → handler, built once."""
+        routed: dict[int, dict[int, Handler]] = {
             Service.TEST: {Ping.PING: self._ping},
             Service.FUNCTION: {1: self._perform},
             Service.PARAMETER: {ParameterManagement.REPORT: self._param_report,
                                 ParameterManagement.SET: self._param_set},
         }
-        if own:
-            table[Service.HOUSEKEEPING] = {
+        own: dict[int, dict[int, Handler]] = {
+            **routed,
+            Service.HOUSEKEEPING: {
                 Housekeeping.ENABLE_PERIODIC: self._hk_enable,
                 Housekeeping.DISABLE_PERIODIC: self._hk_disable,
                 Housekeeping.GENERATE_ONE_SHOT: self._hk_one_shot,
-                Housekeeping.MODIFY_INTERVAL: self._hk_interval}
-            table[Service.EVENT] = {EventReport.ENABLE: self._events_enable,
-                                    EventReport.DISABLE: self._events_disable}
-            table[Service.JOBS] = {Jobs.DOWNLINK_RESULT: self._downlink_result}
-            table[Service.SCHEDULING] = {
+                Housekeeping.MODIFY_INTERVAL: self._hk_interval},
+            Service.EVENT: {EventReport.ENABLE: self._events_enable,
+                            EventReport.DISABLE: self._events_disable},
+            Service.JOBS: {Jobs.DOWNLINK_RESULT: self._downlink_result},
+            Service.SCHEDULING: {
                 TimeScheduling.ENABLE: self._tt_enable, TimeScheduling.DISABLE: self._tt_disable,
                 TimeScheduling.RESET: self._tt_reset, TimeScheduling.INSERT: self._tt_insert,
                 TimeScheduling.DELETE_BY_ID: self._tt_delete,
-                TimeScheduling.REPORT_SUMMARY_ALL: self._tt_summary}
-        subtypes = table.get(tc.service)
+                TimeScheduling.REPORT_SUMMARY_ALL: self._tt_summary},
+        }
+        return {True: own, False: routed}
+
+    def _handler(self, tc: Telecommand) -> tuple[Handler | None, FailureCode]:
+        if tc.apid != APID_BASE and tc.apid not in self.apps:
+            return None, FailureCode.UNKNOWN_APID
+        subtypes = self.services[tc.apid == APID_BASE].get(tc.service)
         if subtypes is None:
             return None, FailureCode.UNKNOWN_SERVICE
-        handler = subtypes.get(tc.subtype)
-        return (handler, FailureCode.UNKNOWN_SUBTYPE) if handler else \
-            (None, FailureCode.UNKNOWN_SUBTYPE)
+        return subtypes.get(tc.subtype), FailureCode.UNKNOWN_SUBTYPE
 
     def _target(self, tc: Telecommand) -> tuple[str, Any]:
         return ("comms", type(self)) if tc.apid == APID_BASE else self.apps[tc.apid]
@@ -421,16 +429,10 @@ class CommsApp(App):
         self._send_hk(app, envelope.data)
 
     def _send_hk(self, app: str, values: dict[str, Any]) -> None:
-        app_id = self.app_id if app == "comms" else self._app_id(app)
+        app_id = self.app_ids.get(app)
         if app_id is not None:
             self._tm(apid_of(app_id), Service.HOUSEKEEPING, Housekeeping.PARAMETER_REPORT,
                      appdata.housekeeping(app_id, values))
-
-    def _app_id(self, app: str) -> int | None:
-        for apid, (name, _) in self.apps.items():
-            if name == app:
-                return apid - APID_BASE
-        return None
 
     def _event_in(self, envelope: Envelope) -> None:
         app, data = envelope.topic[4:], envelope.data
@@ -438,19 +440,13 @@ class CommsApp(App):
             return
         subtype = SEVERITY_SUBTYPE.get(str(data.get("severity")))
         name = str(data.get("name"))
-        app_id = self.app_id if app == "comms" else self._app_id(app)
+        app_id = self.app_ids.get(app)
         if subtype is None or app_id is None or \
                 {"*", f"{app}.*", f"{app}.{name}"} & self.events_disabled:
             return
         self._tm(apid_of(app_id), Service.EVENT, subtype, appdata.pack(
-            {"event": name, "id": self._event_id(apid_of(app_id), name),
+            {"event": name, "id": self.event_ids.get((apid_of(app_id), name)),
              "text": data.get("text", ""), "args": data.get("args", {})}))
-
-    def _event_id(self, apid: int, name: str) -> int | None:
-        """The event's dictionary id: its position in the app's declaration."""
-        entry = self.apps.get(apid)
-        names = [e.name for e in entry[1].full_model.events] if entry else []
-        return names.index(name) if name in names else None
 
     # ------------------------------------------------------------------ service 11
     def _tt_insert(self, tc: Telecommand) -> None:
