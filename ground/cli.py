@@ -384,7 +384,8 @@ def _handle_doc(handle: Any) -> dict[str, Any]:
             "ok": None if final is None else final.ok,
             "reason": None if final is None else final.reason,
             "round_trip_s": handle.round_trip,
-            "stages": [_stage_doc(s, handle.sent_mono) for s in handle.stages]}
+            "stages": [_stage_doc(s, handle.sent_mono) for s in handle.stages],
+            "data": handle.data}
 
 
 def _handle_text(handle: Any) -> str:
@@ -393,6 +394,8 @@ def _handle_text(handle: Any) -> str:
         mark = "ok" if stage.ok else f"FAILED {stage.reason} ({stage.code})"
         text = f"  {stage.name:<10} {mark:<28} +{(stage.t_mono - handle.sent_mono) * 1000:7.1f} ms"
         lines.append(text + (f"  {stage.message}" if stage.message else ""))
+    if handle.data is not None:
+        lines.append(f"  returned   {json.dumps(handle.data, default=repr)}")
     return "\n".join(lines)
 
 

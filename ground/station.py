@@ -59,7 +59,13 @@ from flight.link import (
     load_key,
 )
 from flight.link.services import EventReport as EventService
-from flight.link.services import Housekeeping, ParameterManagement, Ping, TimeScheduling
+from flight.link.services import (
+    FunctionManagement,
+    Housekeeping,
+    ParameterManagement,
+    Ping,
+    TimeScheduling,
+)
 from ground.link import (
     DEFAULT_ADDRESS,
     Address,
@@ -421,6 +427,8 @@ class CommandHandle:
         # packet the station receives, which would take the GIL from the receiving thread
         # just when the answer is coming in.
         self._finished = threading.Event()
+        #: What the command returned (TM[8,128]); None until it came, or if it returned nothing.
+        self.data: Any = None
 
     @property
     def label(self) -> str:
@@ -1364,8 +1372,8 @@ class GroundStation:
             return
         app = self.dictionary.app_at(packet.apid)
         handlers: dict[int, Callable[[Received, TelemetryPacket, str, int | None], None]] = {
-            Service.VERIFICATION: self._on_verification,
-                    Service.HOUSEKEEPING: self._on_housekeeping, Service.EVENT: self._on_event}
+            Service.VERIFICATION: self._on_verification, Service.FUNCTION: self._on_result,
+            Service.HOUSEKEEPING: self._on_housekeeping, Service.EVENT: self._on_event}
         handler = handlers.get(packet.service, self._on_other)  # IntEnum keys hash as ints
         try:
             handler(rx, packet, app, packet_id)
@@ -1395,6 +1403,19 @@ class GroundStation:
         self._record("record_verification", rid, name, ok, report.code, rx.t_ground,
                      command=handle.label if handle else None, packet_id=packet_id,
                      step=report.step, text=stage.message or None)
+
+    def _on_result(self, rx: Received, packet: TelemetryPacket, app: str,
+                   packet_id: int | None) -> None:
+        """TM[8,128]: a command's return value, kept on its handle (sent before completion)."""
+        if packet.subtype != FunctionManagement.RESULT_REPORT or len(packet.source_data) < 4:
+            self._on_other(rx, packet, app, packet_id)
+            return
+        rid = int.from_bytes(packet.source_data[:4], "big")
+        data = _unpack(packet.source_data[4:])
+        with self._cond:
+            handle = self._handles.get(rid)
+            if handle is not None:
+                handle.data = data
 
     def _note_arm(self, handle: CommandHandle, stage: Stage) -> None:
         if handle.command == "arm" and stage.name == "completed" and stage.ok:

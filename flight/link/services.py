@@ -96,6 +96,7 @@ class EventReport(enum.IntEnum):
 
 class FunctionManagement(enum.IntEnum):
     PERFORM = 1  # TC: function id + msgpack arguments (a dictionary command)
+    RESULT_REPORT = 128  # TM (mission subtype): request id + msgpack of what the command returned
 
 
 class TimeScheduling(enum.IntEnum):
@@ -153,6 +154,7 @@ def _table() -> dict[tuple[int, int], MessageType]:
         (Service.HOUSEKEEPING, Housekeeping.PARAMETER_REPORT),
         (Service.SCHEDULING, TimeScheduling.SUMMARY_REPORT),
         (Service.TEST, Ping.PONG),
+        (Service.FUNCTION, FunctionManagement.RESULT_REPORT),
         (Service.PARAMETER, ParameterManagement.VALUE_REPORT),
         (Service.JOBS, Jobs.STATUS_REPORT),
         (Service.JOBS, Jobs.RESULT_CHUNK),

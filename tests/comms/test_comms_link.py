@@ -213,3 +213,15 @@ def test_a_frame_accepted_before_a_restart_is_a_replay_after_it(linked) -> None:
     link.retarget(stack)
     link.raw(frame)
     wait_until(lambda: rejected(stack).get("replay") == 1, 5, "the replay to be refused")
+
+
+def test_what_a_command_returns_comes_down_before_its_completion(linked) -> None:
+    _, link = linked
+    tc = link.command(0x13, opcode(PowerApp, "status"))
+    assert link.final(tc).subtype == 7
+    result = link.wait(lambda p: p.service == 8 and p.subtype == 128
+                       and p.source_data[:4] == tc.request_id, what="TM[8,128]")
+    body = msgpack.unpackb(result.source_data[4:])
+    assert body["hal"]["backend"] == "sim" and "compute" in body["loads"]
+    order = [p for p in link.received if p.source_data[:4] == tc.request_id]
+    assert (order[-2].service, order[-1].subtype) == (8, 7)  # result, then completion

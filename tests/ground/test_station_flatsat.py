@@ -139,3 +139,10 @@ def test_a_lab_link_without_authentication() -> None:
             sat.connect(plain=True) as station:
         assert station.command("health", "noop").ok
         assert station.await_telemetry("comms", "auth", timeout=10).value == "none"
+
+
+def test_a_command_result_comes_back_on_its_handle(ground: GroundStation) -> None:
+    handle = ground.send("power", "status")
+    assert handle.result(timeout=10).ok
+    assert handle.data is not None and "compute" in handle.data["loads"]
+    assert ground.send("health", "noop").result(timeout=10).ok

@@ -59,6 +59,7 @@ from flight.link.arsn import DeferredArsnStore
 from flight.link.services import (
     MAX_FAILURE_DATA,
     EventReport,
+    FunctionManagement,
     Housekeeping,
     Jobs,
     ParameterManagement,
@@ -311,6 +312,8 @@ class CommsApp(App):
             if reply.ok:
                 if then is not None:
                     then(reply)
+                elif reply.data is not None:
+                    self._result(tc, reply.data)
                 self._complete(tc)
             elif reply.reason in NOT_STARTED and not began[0]:
                 self._verify(tc, Verification.START_FAILURE, int(reply.reason), reply.message)
@@ -320,6 +323,15 @@ class CommsApp(App):
 
         self.send(app, name, args, on_reply=finished, on_accepted=started,
                   timeout=ROUTE_TIMEOUT_S)
+
+    def _result(self, tc: Telecommand, data: Any) -> None:
+        """TM[8,128]: what a command returned, ahead of its completion report."""
+        body = appdata.pack(data)
+        if len(body) > self.max - 64:
+            body = appdata.pack({"error": "result too large for one packet",
+                                 "bytes": len(body)})
+        self._tm(tc.apid, Service.FUNCTION, FunctionManagement.RESULT_REPORT,
+                 tc.request_id + body)
 
     # ------------------------------------------------------------------ service 20
     def _param_report(self, tc: Telecommand) -> None:
