@@ -113,9 +113,10 @@ def sunlit(calls: int, result_bytes: int) -> dict[str, Any]:
     from flight.results import ResultStore
     from ground.results import download_result
     from ground.station import GroundStation
-    from hil.pytest_plugin import FLATSAT_OVERRIDES, start_flatsat
+    from hil.pytest_plugin import start_flatsat
 
-    overrides = (*FLATSAT_OVERRIDES, "apps.comms.link_rate_bps=1000000000", "time.speed=1")
+    # The sim profile as an operator runs it (housekeeping every second), always in contact.
+    overrides = ("apps.comms.contact=always", "apps.comms.link_rate_bps=1000000000")
     with start_flatsat(overrides) as flatsat:
         run_dir = Path(flatsat.run_dir)
         with GroundStation.connect(flatsat.address, key_file=run_dir / "keys" / "link.key",

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 _FORMAT = 1
+#: How long the durable ARSN write waits after a frame (the fast state file covers a crash).
+_DURABLE_DELAY_S = 0.005
 #: The fast ARSN state is one JSON document padded to this size, rewritten in place.
 _FAST_SIZE = 4096
 
@@ -183,9 +186,15 @@ class DeferredArsnStore:
                 self._cond.wait_for(lambda: self._pending is not None or self._closed)
                 if self._pending is None:
                     return
-                pending, self._pending, self._busy = self._pending, None, True
+                self._busy = True
+            # Let the frame's replies go out first: this thread's Python work would otherwise
+            # take the interpreter from the reply path (and a burst is coalesced meanwhile).
+            time.sleep(_DURABLE_DELAY_S)
+            with self._cond:
+                pending, self._pending = self._pending, None
             try:
-                self._inner.save(pending)
+                if pending is not None:
+                    self._inner.save(pending)
             except OSError as exc:
                 self.failures += 1
                 self.last_error = exc
