@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from flight.app import clock as clock_module
 from flight.app.clock import ClockAnchor, MissionClock, parse_epoch
 from flight.app.timer import MissionTimer
 
@@ -26,16 +28,16 @@ def test_unanchored_clock_is_utc() -> None:
     assert MissionClock().speed == 1.0
 
 
-def test_accelerated_clock_runs_speed_times_faster() -> None:
+def test_accelerated_clock_runs_speed_times_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [5000.0]  # the monotonic clock, driven by the test (no scheduling in the way)
+    monkeypatch.setattr(clock_module, "time", SimpleNamespace(monotonic=lambda: wall[0],
+                                                              time=time.time))
     clock = MissionClock.starting(1_000_000.0, speed=300.0)
-    m0, w0 = clock.now(), time.monotonic()
-    while time.monotonic() - w0 < 0.02:
-        pass
-    m1, w1 = clock.now(), time.monotonic()
-    assert m0 >= 1_000_000.0
-    assert (m1 - m0) / (w1 - w0) == pytest.approx(300.0, rel=0.05)
+    assert clock.now() == 1_000_000.0
+    wall[0] += 0.02
+    assert clock.now() == pytest.approx(1_000_006.0)
     target = clock.now() + 30.0  # 30 mission seconds = 0.1 s of wall time
-    assert clock.monotonic_at(target) - time.monotonic() == pytest.approx(0.1, abs=0.01)
+    assert clock.monotonic_at(target) == pytest.approx(wall[0] + 0.1)
 
 
 def test_anchor_round_trips_through_the_run_directory(tmp_path: Path) -> None:
@@ -58,17 +60,19 @@ def test_a_corrupt_anchor_is_refused_clearly(data: object) -> None:
     assert anchor.speed > 0
 
 
-def test_timer_fires_per_mission_period_and_counts_overruns() -> None:
+def test_timer_fires_per_mission_period_and_counts_overruns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = [100.0]
+    monkeypatch.setattr(clock_module, "time", SimpleNamespace(monotonic=lambda: wall[0],
+                                                              time=time.time))
     clock = MissionClock.starting(0.0, speed=1000.0)  # 10 mission s = 10 ms
     timer = MissionTimer(clock, 10.0)
     assert timer.due()  # the first period is due at once
     assert not timer.due()
-    while time.monotonic() < timer.next_deadline():
-        pass
+    assert timer.next_deadline() == pytest.approx(wall[0] + 0.010)
+    wall[0] += 0.010
     assert timer.due() and timer.overruns == 0
-    deadline = time.monotonic() + 0.035  # sleep through three more periods
-    while time.monotonic() < deadline:
-        pass
+    wall[0] += 0.035  # three more periods pass while the loop is elsewhere
     assert timer.due()
-    assert timer.overruns >= 2
-    assert timer.last_dt >= 30.0
+    assert timer.overruns == 2
+    assert timer.last_dt == pytest.approx(30.0)
