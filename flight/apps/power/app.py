@@ -149,10 +149,17 @@ class PowerApp(App):
                 self.emit("SENSOR_OK", sensor=t.sensor, previous=t.previous)
 
     # ------------------------------------------------------------------ mode requests
+    def on_mode_change(self, old: str | None, new: str) -> None:
+        """A POWER_SAVE this manager asked for ends when the spacecraft leaves it (not for SAFE).
+
+        Tracked on the transition, not by polling the mode: the request's own round trip
+        through the executive must not count as "POWER_SAVE left".
+        """
+        if old == POWER_SAVE and new not in (POWER_SAVE, SAFE):
+            self._requested_save = False
+
     def _advise(self, soc: float | None) -> None:
         mode = self.mode
-        if mode != POWER_SAVE:
-            self._requested_save = self._requested_save and mode == SAFE
         advice = advise_mode(soc, mode, self.params["safe_soc"], self.params["power_save_soc"],
                              self.params["power_save_exit_soc"], self._requested_save)
         if advice is None:
