@@ -9,7 +9,7 @@ output and say which sensor is at fault.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from flight.app.model import Event, Severity
@@ -99,6 +99,17 @@ class SensorGuard:
         if rule.stuck_samples and track.repeats >= rule.stuck_samples:
             return "stuck"
         return None
+
+
+def report_transitions(emit: Callable[..., None], transitions: Iterable[Transition],
+                       fallbacks: Mapping[str, str], default: str) -> None:
+    """Emit SENSOR_FAULT (with the fallback the app takes for that sensor) or SENSOR_OK."""
+    for t in transitions:
+        if t.fault:
+            emit("SENSOR_FAULT", sensor=t.sensor, fault=t.fault, value=t.value,
+                 fallback=fallbacks.get(t.sensor, default))
+        else:
+            emit("SENSOR_OK", sensor=t.sensor, previous=t.previous)
 
 
 #: The events every app that guards its sensors declares.

@@ -22,7 +22,7 @@ from flight.apps.power.shedding import (
 )
 from flight.bus import Reason, Reply
 from flight.hal import ENV_ACTUATE, ENV_SENSORS, awaiting_first_sample, open_hal
-from flight.hal.guard import SensorGuard, SensorRule, Transition
+from flight.hal.guard import SensorGuard, SensorRule, report_transitions
 
 RULES = ("battery_soc", "battery_voltage_v", "battery_current_a", "solar_power_w",
          "load_power_w", "compute_power_w", "in_sun")
@@ -97,7 +97,9 @@ class PowerApp(App):
         moving = frozenset({"battery_soc"}) if current.ok and abs(current.value or 0) > 0.5 \
             else frozenset()
         self.values, transitions = self.guard.check(readings, moving)
-        self._report_sensors(transitions)
+        report_transitions(self.emit, transitions,
+                           {"battery_soc": "compute shed, no mode advice"},
+                           "left out of the budget")
         if not self._announced and self.values["battery_soc"] is not None:
             self._announced = True
             self.emit("POWER_DATA", source=self.hal.backend)
@@ -137,16 +139,6 @@ class PowerApp(App):
         else:
             self.shed_count += 1
             self.emit("LOAD_SHED", load=switch.load, why=switch.why + note)
-
-    def _report_sensors(self, transitions: list[Transition]) -> None:
-        for t in transitions:
-            if t.fault:
-                fallback = "compute shed, no mode advice" if t.sensor == "battery_soc" \
-                    else "left out of the budget"
-                self.emit("SENSOR_FAULT", sensor=t.sensor, fault=t.fault, value=t.value,
-                          fallback=fallback)
-            else:
-                self.emit("SENSOR_OK", sensor=t.sensor, previous=t.previous)
 
     # ------------------------------------------------------------------ mode requests
     def on_mode_change(self, old: str | None, new: str) -> None:

@@ -22,7 +22,7 @@ from flight.hal import (
     awaiting_first_sample,
     open_hal,
 )
-from flight.hal.guard import SensorGuard, SensorRule, Transition
+from flight.hal.guard import SensorGuard, SensorRule, report_transitions
 
 SAFE = "SAFE"
 MOVING = frozenset({"chip_temp_c"})
@@ -49,6 +49,7 @@ class ThermalApp(App):
         self.frequency_cap = 1.0
         self.dvfs = "not tried"
         self.survival_trips = 0
+        self.heater_reported: bool | None = None  # the heater state the last HEATER event gave
         self._beyond: dict[str, int] = {}
 
     def _make_governor(self) -> PiGovernor:
@@ -96,13 +97,16 @@ class ThermalApp(App):
         # A real chip sensor always moves a little (noise, load): an exactly repeated value
         # is a frozen sensor or driver.
         self.values, transitions = self.guard.check(self.hal.read(), MOVING)
-        self._report_sensors(transitions)
+        report_transitions(self.emit, transitions, {
+            "chip_temp_c": f"duty limit held at {self.params['safe_duty']}",
+            "battery_temp_c": "battery heater on in eclipse, off in sun"},
+            "not used for control")
         self.duty_limit = self._duty(self.values["chip_temp_c"])
         in_sun = self.values["in_sun"]
         heater = self.heater.update(self.values["battery_temp_c"],
                                     fallback_on=in_sun is not None and in_sun < 0.5)
-        if heater != getattr(self, "_heater_was", None):
-            self._heater_was = heater
+        if heater != self.heater_reported:
+            self.heater_reported = heater
             temp = self.values["battery_temp_c"]
             self.emit("HEATER", state="on" if heater else "off",
                       temp="unknown" if temp is None else f"{temp:.1f}")
@@ -127,16 +131,6 @@ class ThermalApp(App):
             self.throttled = False
             self.emit("UNTHROTTLED", chip=chip)
         return duty
-
-    def _report_sensors(self, transitions: list[Transition]) -> None:
-        fallbacks = {"chip_temp_c": f"duty limit held at {self.params['safe_duty']}",
-                     "battery_temp_c": "battery heater on in eclipse, off in sun"}
-        for t in transitions:
-            if t.fault:
-                self.emit("SENSOR_FAULT", sensor=t.sensor, fault=t.fault, value=t.value,
-                          fallback=fallbacks.get(t.sensor, "not used for control"))
-            else:
-                self.emit("SENSOR_OK", sensor=t.sensor, previous=t.previous)
 
     def _survival(self) -> None:
         p, v = self.params, self.values
