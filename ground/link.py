@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import selectors
 import socket
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from flight.link import (
     Telecommand,
     TelemetryPacket,
 )
+from flight.link.arsn import MAX_ARSN, ArsnExhaustedError
 from flight.link.spacepacket import MAX_SEQ_COUNT
 
 __all__ = [
@@ -103,49 +106,144 @@ def default_state_dir() -> Path:
 class SenderState:
     """The ground's ARSN and TC sequence counters: durable, and safe to share between processes.
 
-    With a ``directory`` every draw takes an exclusive ``flock`` on ``ground.lock`` there,
-    reloads the counter, persists the value it hands out (checkpoint store: atomic and
-    fsync'ed) and only then returns it. That is about a millisecond per telecommand, which buys
-    the guarantee that no two frames sealed with one key ever carry the same ARSN. Without a
-    directory the counters live in memory: only for tests and the plain lab link.
+    With a ``directory`` every draw takes an exclusive ``flock`` on ``ground.lock`` there and
+    reads the last value handed out (by any process) from a small file beside it, so concurrent
+    ground processes interleave strictly increasing values instead of colliding. Durability is
+    bought in blocks: the *reserved* mark (checkpoint store: atomic, fsync'ed) is advanced
+    ``RESERVE`` values ahead, and a draw only writes its value into the small file (no fsync)
+    until it reaches the mark. A process's first ARSN is drawn above the durable mark, so a
+    power cut that loses the small file can never make an ARSN come round twice; it costs at
+    most ``RESERVE`` unused ARSNs per process start. (Sequence counts continue from the small
+    file: after a power cut a few request ids might repeat, which only matters to a time-tagged
+    command still waiting on board under the same id.) Without a directory the counters live in
+    memory: only for tests and the plain lab link.
     """
+
+    #: Values made durable at once; one fsync'ed write per block instead of one per TC.
+    RESERVE = 64
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.directory = None if directory is None else Path(directory)
         self._thread_lock = threading.Lock()
         self._memory: dict[str, ArsnCounter] = {}
+        self._shared: dict[str, _SharedCounter] = {}
         if self.directory is not None:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def next_arsn(self, spi: int) -> int:
         """The next anti-replay sequence number for ``spi`` (the first ever is 1)."""
-        with self._counter("arsn-tx") as counter:
-            return counter.next(spi)
+        return self._draw("arsn-tx", spi)
 
     def next_seq(self, apid: int) -> int:
         """The next 14-bit packet sequence count for telecommands to ``apid``."""
-        with self._counter("tc-seq") as counter:
-            return counter.next(apid) % _SEQ_MODULO
+        return self._draw("tc-seq", apid) % _SEQ_MODULO
 
     def skip_arsn_to(self, spi: int, arsn: int) -> None:
         """Recovery after lost state: make the next ARSN at least ``arsn + 1``."""
-        with self._counter("arsn-tx") as counter:
-            counter.skip_to(spi, arsn)
+        with self._locked():
+            if self.directory is None:
+                self._memory.setdefault("arsn-tx", ArsnCounter(MemoryArsnStore())).skip_to(
+                    spi, arsn)
+            else:
+                self._counter("arsn-tx").skip_to(spi, arsn)
+
+    def _draw(self, name: str, key: int) -> int:
+        with self._locked():
+            if self.directory is None:
+                return self._memory.setdefault(name, ArsnCounter(MemoryArsnStore())).next(key)
+            return self._counter(name).next(key)
+
+    def _counter(self, name: str) -> _SharedCounter:
+        assert self.directory is not None
+        if name not in self._shared:
+            # An ARSN must never come round twice, even after a power cut took the unsynced
+            # file with it: each process starts above the durable mark. A sequence count only
+            # names a request; it continues from the file (from the mark if the file is gone),
+            # so frequent short-lived CLI processes do not run through the 14-bit space.
+            self._shared[name] = _SharedCounter(self.directory, name, self.RESERVE,
+                                                jump=name == "arsn-tx")
+        return self._shared[name]
 
     @contextlib.contextmanager
-    def _counter(self, name: str) -> Iterator[ArsnCounter]:
-        # ArsnCounter is "a strictly increasing, persisted-before-use counter per key": exactly
-        # what both the ARSN and the request-id sequence need, so it serves both.
+    def _locked(self) -> Iterator[None]:
         with self._thread_lock:
             if self.directory is None:
-                yield self._memory.setdefault(name, ArsnCounter(MemoryArsnStore()))
+                yield
                 return
             fd = os.open(self.directory / "ground.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
-                yield ArsnCounter(FileArsnStore(self.directory, name), reserve=1)
+                yield
             finally:
                 os.close(fd)  # closing releases the lock
+
+
+class _SharedCounter:
+    """One strictly increasing counter per key, shared by the processes that hold the lock.
+
+    ``<name>.issued`` holds the last value handed out per key (rewritten in place, CRC-checked,
+    never fsync'ed); the checkpoint store ``<name>`` holds the durable reserved mark. Call only
+    under the state directory's lock.
+    """
+
+    def __init__(self, directory: Path, name: str, reserve: int, *, jump: bool) -> None:
+        self._durable = FileArsnStore(directory, name)
+        self._issued_path = directory / f"{name}.issued"
+        self._reserve = reserve
+        self._jump = jump
+        self._reserved: dict[int, int] | None = None  # loaded on this process's first draw
+
+    def next(self, key: int) -> int:
+        issued = self._read_issued()
+        if self._reserved is None:
+            self._reserved = self._durable.load()
+            if self._jump or not issued:  # start above everything ever reserved
+                issued = {**issued, **{k: max(v, issued.get(k, 0))
+                                       for k, v in self._reserved.items()}}
+        value = issued.get(key, 0) + 1
+        if value > MAX_ARSN:
+            raise ArsnExhaustedError(f"key {key} has used all 2**32 - 1 values; change the key")
+        if value > self._reserved.get(key, 0):
+            self._reserved = self._durable.load()  # another process may have reserved more
+            if value > self._reserved.get(key, 0):
+                self._reserved = {**self._reserved,
+                                  key: min(value + self._reserve - 1, MAX_ARSN)}
+                self._durable.save(self._reserved)  # raises before the value is handed out
+        self._write_issued({**issued, key: value})
+        return value
+
+    def skip_to(self, key: int, value: int) -> None:
+        issued = self._read_issued()
+        if value > issued.get(key, 0):
+            self._reserved = {**self._durable.load(), key: value}
+            self._durable.save(self._reserved)
+            self._write_issued({**issued, key: value})
+
+    def _read_issued(self) -> dict[int, int]:
+        """Last values handed out; {} when the file is missing or damaged (the durable
+        reserved mark, taken on each process's first draw, covers that)."""
+        try:
+            raw = self._issued_path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        body, crc = raw[:-4], raw[-4:]
+        if len(raw) < 4 or zlib.crc32(body).to_bytes(4, "big") != crc:
+            return {}
+        try:
+            values = json.loads(body)
+            return {int(k): int(v) for k, v in values.items()}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+
+    def _write_issued(self, values: dict[int, int]) -> None:
+        body = json.dumps({str(k): v for k, v in sorted(values.items())}).encode()
+        data = body + zlib.crc32(body).to_bytes(4, "big")
+        fd = os.open(self._issued_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        finally:
+            os.close(fd)
 
 
 # ------------------------------------------------------------------------------ receiving
