@@ -18,6 +18,9 @@ import msgpack
 from flight.link.services import Jobs, Service
 
 COMMS_APID = 0x10
+#: Chunk indexes asked for in one TC[128,5] (msgpack: at most 5 bytes each, so well under the
+#: 4 KiB datagram); more missing chunks are asked for in the following requests.
+MAX_CHUNKS_PER_REQUEST = 500
 
 
 class DownloadError(RuntimeError):
@@ -69,9 +72,10 @@ def download_result(station: Any, result_id: str, *, timeout: float = 60.0,
         _collect(station, download, since)
         if download.count is None:
             continue  # nothing came yet: ask for all of it again
-        wanted = download.missing()
-        if not wanted:
+        missing = download.missing()
+        if not missing:
             return download.assemble()
+        wanted = missing[:MAX_CHUNKS_PER_REQUEST]  # the request itself must fit one TC
     raise DownloadError(f"result {result_id!r}: {len(download.missing())} chunk(s) still "
                         f"missing after {download.requests} request(s)")
 
