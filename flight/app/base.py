@@ -15,6 +15,7 @@ An app declares a :class:`~flight.app.model.AppModel` and writes ``do_<command>`
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import os
 import signal
@@ -156,10 +157,11 @@ class App:
         self.params = ParameterTable(self.full_model.parameters, self.checkpoint_store("params"))
         self.shared = SharedStateReplica(self._shared_changed)
 
-    def checkpoint_store(self, name: str, generations: int = 3) -> CheckpointStore:
+    def checkpoint_store(self, name: str, generations: int = 3,
+                         max_bytes: int = 64 << 20) -> CheckpointStore:
         """A checkpoint store in this app's own state directory."""
         return CheckpointStore(self.ctx.run_dir.state_dir / self.name, name,
-                               generations=generations)
+                               generations=generations, max_bytes=max_bytes)
 
     # ----------------------------------------------------------------- hooks for apps
     def on_start(self) -> None:
@@ -240,7 +242,14 @@ class App:
         """
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, f"{self.name}-work")
-        self._work.append((time.monotonic(), self._pool.submit(fn, *args), on_done))
+        future = self._pool.submit(fn, *args)
+        future.add_done_callback(self._wake)  # the main loop reaps it at once, not at a poll
+        self._work.append((time.monotonic(), future, on_done))
+
+    def _wake(self, _future: concurrent.futures.Future[Any]) -> None:
+        """Called on the worker thread: a byte on the wake-up pipe ends the main loop's poll."""
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+            os.write(self._wake_w, b"w")
 
     def send(self, app: str, name: str, args: dict[str, Any] | None = None, *,
              on_reply: Callable[[Reply], None] | None = None, timeout: float = 5.0,

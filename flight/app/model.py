@@ -36,7 +36,8 @@ class ValueType(str, enum.Enum):
     STR = "str"
     ENUM = "enum"
     ANY = "any"  # a scalar checked later by the command itself (e.g. a parameter's new value)
-    MAP = "map"  # telemetry only: a table of numbers keyed by name (per process, per load ...)
+    MAP = "map"  # a table of scalars keyed by name (telemetry: per process, per load ...;
+    #              a command argument: e.g. a job's parameters, checked by the command itself)
 
 
 class InvalidValue(ValueError):
@@ -44,6 +45,8 @@ class InvalidValue(ValueError):
 
 
 _REQUIRED: Any = object()
+#: Most entries a map argument may carry (a job's parameters need a handful).
+MAP_MAX_ENTRIES = 64
 #: The integers msgpack (the bus and the checkpoint store) can carry.
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 
@@ -67,8 +70,6 @@ class Field:
             raise TypeError(f"bad name {self.name!r}: lower_snake_case, at most 48 characters")
         if self.type is ValueType.ENUM and not self.choices:
             raise TypeError(f"{self.name}: an enum needs choices")
-        if self.type is ValueType.MAP:
-            raise TypeError(f"{self.name}: map is for telemetry only")
         if self.default is not _REQUIRED:
             self.check(self.default)
 
@@ -87,6 +88,8 @@ class Field:
             if isinstance(value, bool):
                 return value
             raise InvalidValue(f"{self.name}: expected true or false, got {value!r}")
+        if kind is ValueType.MAP:
+            return self._check_map(value)
         if kind in (ValueType.STR, ValueType.ENUM):
             if not isinstance(value, str):
                 raise InvalidValue(f"{self.name}: expected text, got {value!r}")
@@ -96,6 +99,22 @@ class Field:
                 raise InvalidValue(f"{self.name}: expected one of {', '.join(self.choices)}")
             return value
         return self._check_number(value)
+
+    def _check_map(self, value: Any) -> dict[str, Any]:
+        if value is None:  # the default of an optional map argument: an empty table
+            return {}
+        if not isinstance(value, dict):
+            raise InvalidValue(f"{self.name}: expected a table of name = value, got {value!r}")
+        if len(value) > MAP_MAX_ENTRIES:
+            raise InvalidValue(f"{self.name}: more than {MAP_MAX_ENTRIES} entries")
+        for key, item in value.items():
+            if not isinstance(key, str) or not NAME_RE.match(key):
+                raise InvalidValue(f"{self.name}: bad name {key!r}")
+            if not (isinstance(item, (bool, int, float)) or item is None
+                    or (isinstance(item, str) and len(item) <= self.max_len)):
+                raise InvalidValue(f"{self.name}.{key}: expected a number, text or "
+                                   f"true/false, got {item!r}")
+        return dict(value)
 
     def _check_number(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -27,7 +27,9 @@ else:  # pragma: no cover - Jetson's Python 3.10
 BUILTIN_APPS = {
     "comms": "flight.apps.comms:CommsApp",
     "health": "flight.apps.health:HealthApp",
+    "jobs": "flight.apps.jobs:JobsApp",
     "power": "flight.apps.power:PowerApp",
+    "radiation": "flight.apps.radiation:RadiationApp",
     "thermal": "flight.apps.thermal:ThermalApp",
 }
 EXECUTIVE_CLASS = "flight.executive.executive:Executive"
@@ -191,10 +193,17 @@ def _validate_apps(apps: Any) -> dict[str, Any]:
                               table.get("class") or BUILTIN_APPS.get(name))
         ids[app_id] = f"apps.{name}"
         settings_fields: tuple[Field, ...] = getattr(cls, "settings", ())
+        # Arrays of tables an app reads (a response policy ...): each with its own validator.
+        tables: dict[str, Any] = getattr(cls, "setting_tables", {})
         base = check_table(table, APP_KEYS, key,
-                           allow_extra=frozenset(f.name for f in settings_fields))
-        own = check_table({k: v for k, v in table.items() if k not in {f.name for f in APP_KEYS}},
-                          settings_fields, key)
+                           allow_extra=frozenset(f.name for f in settings_fields) | set(tables))
+        scalars = {k: v for k, v in table.items()
+                   if k not in {f.name for f in APP_KEYS} and k not in tables}
+        own = check_table(scalars, settings_fields, key)
+        for setting, parse in tables.items():
+            if setting in table:
+                parse(table[setting], key=f"{key}.{setting}")
+                own[setting] = table[setting]
         base["class"] = base["class"] or BUILTIN_APPS[name]  # resolve_app_class checked it
         out[name] = {**base, **own}
     return out

@@ -21,6 +21,7 @@ Everything here is pure: :class:`CommandLine` maps text to :class:`Feedback`,
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -305,6 +306,15 @@ class CommandLine:
             raise ValidationError(f"{where}{name}: expected true or false, got {raw!r}")
         if kind == "any":
             return _any_value(raw)
+        if kind == "map":
+            try:
+                table = json.loads(raw)
+            except ValueError:
+                table = None
+            if not isinstance(table, dict):
+                raise ValidationError(f"{where}{name}: expected a JSON table such as "
+                                      f'{{"n": 512}}, got {raw!r}')
+            return table
         return raw  # str, enum (checked against the choices by check_args)
 
     # -------------------------------------------------------------- completion

@@ -175,12 +175,16 @@ def test_good_names() -> None:
         Event("lower", Severity.INFO, "t")
 
 
-def test_enum_needs_choices_and_map_is_telemetry_only() -> None:
+def test_enum_needs_choices_and_a_map_argument_is_a_table_of_scalars() -> None:
     with pytest.raises(TypeError):
         Field("x", ValueType.ENUM, "doc")
-    with pytest.raises(TypeError):
-        Field("x", ValueType.MAP, "doc")
     assert Channel("x", ValueType.MAP, "doc").type is ValueType.MAP
+    table = Field("params", ValueType.MAP, "doc", default=None)
+    assert table.check(None) == {} and table.check({"n": 3, "s": "a"}) == {"n": 3, "s": "a"}
+    for bad in ([1], {"Bad Name": 1}, {"n": [1, 2]}, {"n": {"deep": 1}},
+                {f"k{i}": i for i in range(65)}):
+        with pytest.raises(InvalidValue):
+            table.check(bad)
 
 
 def test_defaults_are_checked_at_declaration() -> None:
