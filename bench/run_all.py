@@ -22,7 +22,16 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bus_throughput, command_rtt, idle_stack, link, world_speed
+from bench import (
+    abft,
+    bus_throughput,
+    checkpoint,
+    command_rtt,
+    idle_stack,
+    jobs,
+    link,
+    world_speed,
+)
 from bench._common import BenchResult, md_table
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -88,16 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     started = time.monotonic()
     if args.quick:
-        jobs = [lambda: bus_throughput.run(count=30_000, warmup=5_000, repeats=1),
+        runs = [lambda: bus_throughput.run(count=30_000, warmup=5_000, repeats=1),
                 lambda: command_rtt.run(calls=300, warmup=50),
                 lambda: idle_stack.run(settle_s=1.0, window_s=3.0),
                 lambda: world_speed.run((200.0, 800.0), 4.0, orbits_run=False),
-                lambda: link.run(200, 512 * 1024)]
+                lambda: link.run(200, 512 * 1024),
+                lambda: abft.run(quick=True),
+                lambda: checkpoint.run((1, 8), 3),
+                lambda: jobs.run(reps=1, job=jobs.QUICK_JOB)]
     else:
-        jobs = [bus_throughput.run, command_rtt.run, idle_stack.run, world_speed.run, link.run]
+        runs = [bus_throughput.run, command_rtt.run, idle_stack.run, world_speed.run, link.run,
+                abft.run, checkpoint.run, jobs.run]
     results = []
-    for job in jobs:
-        results.append(job())
+    for run in runs:
+        results.append(run())
     text = report(results, info, time.monotonic() - started)
     if args.quick:
         text = text.replace("# Sunlit benchmarks", "# Sunlit benchmarks (--quick: smoke test, "

@@ -22,10 +22,15 @@ FAST = ("executive.heartbeat_period_s=0.2", "executive.hang_misses=10",
         "executive.stop_grace_s=0.5", "apps.health.housekeeping_period_s=0.3",
         "apps.comms.address=127.0.0.1:0", "apps.comms.contact=always")
 
-#: A simulated flatsat at 600x (one orbit in ten seconds) with telemetry every 0.2 s.
+#: A simulated flatsat at 600x (one orbit in ten seconds) with telemetry every 0.2 s. No job
+#: runner (and no radiation monitor, so it boots as fast as before): the world's stand-in
+#: payload draws compute power whenever power and thermal allow,
+#: which is what the power and thermal tests need to see shedding and throttling.
 #: World samples count as stale after 1,200 mission s (2 s of wall time at 600x), so a loaded
 #: test machine that delays the world a little does not turn one expected fault into another.
-ORBITING = (*FAST, "time.speed=600", "hal.stale_s=1200", "apps.power.housekeeping_period_s=0.2",
+ORBITING = (*FAST, "time.speed=600", "hal.stale_s=1200", "apps.jobs.enabled=false",
+            "apps.radiation.enabled=false",
+            "apps.power.housekeeping_period_s=0.2",
             "apps.thermal.housekeeping_period_s=0.2", "apps.world.housekeeping_period_s=0.2")
 
 

@@ -27,6 +27,7 @@ from flight.bus import Envelope, Reason
 from flight.hal import ENV_ACTUATE, ENV_MEASURED, ENV_SENSORS
 from hil.world.faults import SensorFaults
 from hil.world.model import Inputs, World, WorldConfig
+from hil.world.radiation import Upset
 from hil.world.settings import WORLD_MODEL, WORLD_SETTINGS
 
 ENV_UPSET = "env.upset"
@@ -48,6 +49,7 @@ class WorldApp(App):
     def on_start(self) -> None:
         self.config = WorldConfig.from_flat(self._model_settings())
         self.world = self._restore_or_new()
+        self._injections = np.random.default_rng()  # harness upsets: not the world's own draws
         self.faults = SensorFaults(np.random.default_rng(self.ctx.settings["seed"] + 1))
         self._act: dict[str, tuple[float, dict[str, Any]]] = {}
         self._measured: tuple[float, dict[str, float]] | None = None
@@ -210,6 +212,20 @@ class WorldApp(App):
     def do_set_demand(self, duty: float) -> dict[str, Any]:
         self.ctx.settings["demand"] = duty
         return {"demand": duty}
+
+    def do_inject_upset(self, region: str, bit: int) -> dict[str, Any]:
+        """The harness's upset: published like a natural one, at the spacecraft's position."""
+        sizes = dict(self.world.radiation.config.regions)
+        if region not in sizes:
+            raise CommandFailed(Reason.NOT_PERMITTED, f"no region {region!r} in this world")
+        if bit >= sizes[region]:
+            raise CommandFailed(Reason.BAD_ARGUMENTS, f"{region} has {sizes[region]} bits")
+        if bit < 0:
+            bit = int(self._injections.integers(sizes[region]))
+        s = self.world.sensors()
+        self._upset(Upset(self.world.t, region, bit, bool(s["in_saa"]), float(s["lat_deg"]),
+                          float(s["lon_deg"])))
+        return {"region": region, "bit": bit}
 
     def do_snapshot(self) -> dict[str, Any]:
         return {"sensors": self.world.sensors(), "ledger": vars(self.world.ledger)}

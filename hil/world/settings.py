@@ -55,6 +55,11 @@ WORLD_MODEL = AppModel(
                       Arg("magnitude", FLOAT, "Noise sigma or the fixed value.", default=0.0))),
         Command("set_demand", "Duty the stand-in payload asks for.",
                 args=(Arg("duty", FLOAT, "0..1.", min=0, max=1),)),
+        Command("inject_upset", "Flip one bit of a memory region now (fault injection).",
+                args=(Arg("region", ValueType.ENUM, "Memory region.",
+                          choices=("jobs", "checkpoints", "tables")),
+                      Arg("bit", INT, "Bit index in the region (-1: a random one).", default=-1,
+                          min=-1, max=2**40))),
         Command("snapshot", "Return the full sensor sample and the energy ledger."),
     ),
     telemetry=(

@@ -273,7 +273,8 @@ def test_format_age(age, text) -> None:
 
 
 @pytest.mark.parametrize(("text", "candidates", "completed"), [
-    ("", ("executive.", "health.", "comms.", "power.", "thermal.", "world."), ""),
+    ("", ("executive.", "health.", "comms.", "power.", "thermal.", "jobs.", "radiation.",
+      "world."), ""),
     ("po", ("power.",), "power."),
     ("power.load_o", ("power.load_on", "power.load_off", "power.load_off_critical"),
      "power.load_o"),

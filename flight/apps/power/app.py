@@ -108,12 +108,17 @@ class PowerApp(App):
             self._switched(switch)
         self.budget_w = self._budget(soc)
         self._advise(soc)
-        self.publish(f"{ENV_ACTUATE}power", {"loads": self.commanded(),
-                                             "compute_budget_w": self.budget_w})
+        self._actuate()
 
     def _thresholds(self) -> dict[str, tuple[float, float]]:
         return {load.name: (self.params[f"{load.name}_shed_soc"],
                             self.params[f"{load.name}_restore_soc"]) for load in SHEDDABLE}
+
+    def _actuate(self) -> None:
+        """Level-triggered: the world switches the loads, the job runner paces to the budget."""
+        self.publish(f"{ENV_ACTUATE}power", {"loads": self.commanded(),
+                                             "compute_budget_w": self.budget_w,
+                                             "compute_max_w": self.params["compute_max_w"]})
 
     def _budget(self, soc: float | None) -> float:
         v = self.values
@@ -210,8 +215,7 @@ class PowerApp(App):
             self.emit("LOAD_FORCED", load=load, state="on" if on else "off",
                       src=self._current_src)
         self.checkpoint_store("forced").save_object(self.forced)
-        self.publish(f"{ENV_ACTUATE}power", {"loads": self.commanded(),
-                                             "compute_budget_w": self.budget_w})
+        self._actuate()
 
     def do_load_on(self, load: str) -> dict[str, Any]:
         self._force(load, True)

@@ -1,0 +1,127 @@
+"""Job runner overhead: a job run by the `jobs` app in a whole stack, against the same kernel
+in a bare loop.
+
+Baseline (same run, same machine, interleaved): the kind's steps called back to back in this
+process — build the inputs, every step with its ABFT checks, the result bytes and their SHA-256.
+Sunlit: the same job submitted to a running stack (executive, health, power, thermal, comms,
+radiation, world, jobs) at duty 1.0, timed from its JOB_STARTED event to its JOB_DONE event as
+they arrive on the bus. The difference is everything the runner adds: the worker thread and the
+main loop beside it, the scrubs before checkpoints and results, the checkpoints the Young/Daly
+interval asks for, the durable queue and result writes, and the rest of the stack sharing the
+two cores. Target: at most 3 % slower.
+
+Run: ``.venv/bin/python -m bench.jobs [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import BenchResult, Check, md_table, short_tmp_dir
+
+NAME = "jobs"
+TARGET = 0.03
+#: Long enough (several seconds) that event latency is noise; steps of a few hundred ms.
+JOB = {"kind": "matmul", "params": {"n": 3072, "dtype": "float64", "seed": 11,
+                                    "panel_rows": 256}}
+
+QUICK_JOB = {"kind": "matmul", "params": {**JOB["params"], "n": 1536}}
+
+
+def bare(kind: str, params: dict[str, Any]) -> tuple[float, str]:
+    """The kernel in a bare loop: seconds, and the result's digest."""
+    from flight.jobs.kinds import KINDS
+
+    cls = KINDS[kind]
+    t0 = time.perf_counter()
+    job = cls(cls.bind(params))
+    for i in range(job.total_steps):
+        job.step(i)
+    digest = hashlib.sha256(job.result()).hexdigest()
+    return time.perf_counter() - t0, digest
+
+
+def in_stack(stack: Any, kind: str, params: dict[str, Any]) -> tuple[float, str]:
+    """The same job through the runner: JOB_STARTED to JOB_DONE, as seen on the bus."""
+    tap = stack.tap("evt.jobs")
+    try:
+        reply = stack.command("jobs", "submit", {"kind": kind, "params": params})
+        if not reply.ok:
+            raise RuntimeError(f"submit refused: {reply.message}")
+        job = reply.data["job"]
+        tap.wait_event("jobs", "JOB_STARTED", timeout=30, where=lambda a: a["job"] == job)
+        t0 = time.perf_counter()
+        tap.wait_event("jobs", "JOB_DONE", timeout=600, where=lambda a: a["job"] == job)
+        elapsed = time.perf_counter() - t0
+    finally:
+        tap.close()
+    record = stack.command("jobs", "status", {"job": job}).data["job"]
+    return elapsed, record["sha256"]
+
+
+def run(reps: int = 5, verbose: bool = True, job: dict[str, Any] = JOB) -> BenchResult:
+    from hil.stack import LocalStack
+
+    started = time.monotonic()
+    kind, params = job["kind"], job["params"]
+    bare_s, stack_s, digests = [], [], set()
+    with short_tmp_dir("slb-") as run_dir:
+        stack = LocalStack(run_dir, overrides=("apps.world.upset_rate_per_bit_day=1e-11",),
+                           log_to=run_dir / "stack.out")
+        stack.start(timeout=60)
+        try:
+            for rep in range(reps):
+                b, d1 = bare(kind, params)
+                s, d2 = in_stack(stack, kind, params)
+                bare_s.append(b)
+                stack_s.append(s)
+                digests |= {d1, d2}
+                if verbose:
+                    print(f"  [{NAME}] rep {rep + 1}: bare {b:.3f} s, runner {s:.3f} s "
+                          f"({s / b - 1:+.1%})", file=sys.stderr)
+        finally:
+            stack.stop()
+    b, s = statistics.median(bare_s), statistics.median(stack_s)
+    overhead = s / b - 1
+    same = len(digests) == 1
+    checks = [
+        Check(NAME, f"runner overhead at duty 1.0 ({kind} n={params['n']})", f"{s:.3f} s",
+              f"{b:.3f} s (bare loop)", f"{s / b:.3f}", f"<= {1 + TARGET:.2f}",
+              overhead <= TARGET),
+        Check(NAME, "runner result identical to the bare loop's", "sha256 equal" if same
+              else "sha256 differ", "bare loop", "-", "equal", same),
+    ]
+    rows = [[i + 1, f"{x:.3f}", f"{y:.3f}", f"{y / x - 1:+.1%}"]
+            for i, (x, y) in enumerate(zip(bare_s, stack_s, strict=True))]
+    markdown = "\n".join([
+        f"## Job runner overhead ({NAME})", "",
+        f"{kind} {params}, duty 1.0, {reps} interleaved repetitions; median overhead "
+        f"{overhead:+.1%}.", "",
+        md_table(["rep", "bare loop s", "runner s", "overhead"], rows)])
+    return BenchResult(NAME, "Job runner overhead", markdown, checks,
+                       seconds=time.monotonic() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one repetition, a smaller job")
+    args = parser.parse_args()
+    result = run(reps=1, job=QUICK_JOB) if args.quick else run()
+    print(result.markdown)
+    for check in result.checks:
+        print(f"{check.verdict}: {check.metric}: {check.sunlit} vs {check.baseline} "
+              f"(ratio {check.ratio}, target {check.target})")
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The job runner's worker side: what runs off the main loop, one step at a time.
+
+Everything slow — building a job's inputs, restoring a checkpoint, computing a step, scrubbing,
+writing a checkpoint or a result — happens here, on the app's worker thread, so the main loop
+keeps heartbeating and answering commands. The main loop and the worker never touch a
+:class:`Running` at the same time: the main loop only looks at it while no work is in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from flight.checkpoint.store import CheckpointStore, GenerationInfo, Rejection
+from flight.jobs.kind import JobKind, Outcome, StepReport
+from flight.jobs.kinds import KINDS
+from flight.jobs.queue import Job
+from flight.jobs.state import StateError, pack_state, unpack_state
+from flight.results import ResultStore
+
+
+@dataclass
+class Restored:
+    """Where a (re)built job started from."""
+
+    step: int
+    generation: int | None  # None: no usable checkpoint, started from the beginning
+    rejected: tuple[Rejection, ...] = ()
+
+
+@dataclass
+class Running:
+    """The job being computed: its record, its checkpoint store and its live instance."""
+
+    job: Job
+    store: CheckpointStore
+    kind: JobKind | None = None
+    next_step: int = 0
+    compute_since_checkpoint: float = 0.0
+    restore_needed: bool = True  # (re)build from the last good checkpoint before the next step
+    rollback_why: str = ""
+
+    def checkpoint_files(self) -> list[Path]:
+        return sorted(self.store.directory.glob(f"{self.store.name}.*.ckpt"))
+
+
+@dataclass
+class WorkDone:
+    """What one piece of work did, for the main loop to report and account."""
+
+    report: StepReport = field(default_factory=StepReport)
+    stepped: bool = False
+    compute_s: float = 0.0  # the kind's step alone
+    started: float = 0.0  # monotonic start and end of all the work (restore, scrub, checkpoint
+    ended: float = 0.0  # included): what the payload's duty is made of
+    restored: Restored | None = None
+    checkpoint: GenerationInfo | None = None
+    checkpoint_s: float = 0.0
+    checkpoint_error: str = ""
+    result: tuple[str, str, int] | None = None  # (result id, sha256, bytes)
+    damaged: list[Path] = field(default_factory=list)  # checkpoint files that failed a scrub
+    error: str = ""
+
+
+def restore(run: Running, blas_threads: int = 0) -> Restored:
+    """A fresh instance (clean inputs, rebuilt from the parameters) at the last good checkpoint.
+
+    The BLAS thread pool is sized here (``blas_threads``, 0: no limit). Only this worker thread
+    computes, so a process-wide setting is the job's own. The count is part of what a
+    deterministic result depends on (a few shapes sum in another order on more threads), so a
+    ground that recomputes a result to compare must use the same count.
+    """
+    threadpool_limits(limits=blas_threads or None, user_api="blas")
+    kind = KINDS[run.job.kind](run.job.params)
+    loaded = run.store.load()
+    rejected = run.store.last_rejections
+    step, generation = 0, None
+    if loaded is not None:
+        try:
+            state, meta = unpack_state(loaded.payload)
+            kind.restore(state)
+            step, generation = int(meta["step"]), loaded.info.generation
+        except (StateError, KeyError, TypeError, ValueError) as exc:
+            kind = KINDS[run.job.kind](run.job.params)
+            rejected += (Rejection(loaded.info.path, loaded.info.generation, f"state: {exc}"),)
+    run.kind, run.next_step = kind, step
+    run.compute_since_checkpoint = 0.0
+    run.restore_needed = False
+    return Restored(step, generation, rejected)
+
+
+def step(run: Running, interval_s: float, results: ResultStore,
+         blas_threads: int = 0) -> WorkDone:
+    """Compute the next step; checkpoint when the interval is up; store the result at the end."""
+    done = WorkDone(started=time.monotonic())
+    try:
+        if run.restore_needed or run.kind is None:
+            done.restored = restore(run, blas_threads)
+        assert run.kind is not None
+        t0 = time.perf_counter()
+        done.report = run.kind.step(run.next_step)
+        done.compute_s = time.perf_counter() - t0
+        done.stepped = True
+        if done.report.outcome is Outcome.ROLLBACK:
+            return done
+        run.next_step += 1
+        run.compute_since_checkpoint += done.compute_s
+        if run.next_step >= run.kind.total_steps:
+            _store_result(run, done, results)
+        elif run.compute_since_checkpoint >= interval_s:
+            _verified_checkpoint(run, done)
+    except Exception as exc:  # a kind's bug must fail the job, not the app
+        done.error = f"{type(exc).__name__}: {exc}"
+    done.ended = time.monotonic()
+    return done
+
+
+def checkpoint_now(run: Running) -> WorkDone:
+    """Checkpoint outside the interval (pause, SAFE, preemption, a damaged newest file)."""
+    done = WorkDone(started=time.monotonic())
+    if run.kind is not None and not run.restore_needed:
+        try:
+            _verified_checkpoint(run, done)
+        except Exception as exc:
+            done.error = f"{type(exc).__name__}: {exc}"
+    return done
+
+
+def scrub(run: Running) -> WorkDone:
+    """The kind's own digests, then every checkpoint file on disk; a damaged file is replaced."""
+    done = WorkDone(started=time.monotonic())
+    if run.kind is None or run.restore_needed:
+        return done
+    try:
+        done.report = run.kind.scrub()
+        intact = {g.path for g in run.store.list_generations()}
+        done.damaged = [p for p in run.checkpoint_files() if p not in intact]
+        for path in done.damaged:
+            path.unlink(missing_ok=True)
+        if done.damaged and done.report.outcome is not Outcome.ROLLBACK:
+            _verified_checkpoint(run, done)
+    except Exception as exc:
+        done.error = f"{type(exc).__name__}: {exc}"
+    return done
+
+
+def _store_result(run: Running, done: WorkDone, results: ResultStore) -> None:
+    """Scrub once more, then store the result with its digest (no checkpoint needed after)."""
+    assert run.kind is not None
+    found = run.kind.scrub()
+    done.report.findings.extend(found.findings)
+    if found.outcome is Outcome.ROLLBACK:
+        return
+    data = run.kind.result()
+    result_id = f"job-{run.job.id}"
+    done.result = (result_id, results.put(result_id, data), len(data))
+
+
+def _verified_checkpoint(run: Running, done: WorkDone) -> None:
+    """Scrub first: a checkpoint must never preserve an upset the checks could have seen."""
+    assert run.kind is not None
+    found = run.kind.scrub()
+    done.report.findings.extend(found.findings)
+    if found.outcome is Outcome.ROLLBACK:
+        return
+    t0 = time.perf_counter()
+    try:
+        payload = pack_state(run.kind.state(), {"step": run.next_step, "job": run.job.id})
+        done.checkpoint = run.store.save(payload)
+    except (OSError, ValueError, TypeError) as exc:
+        done.checkpoint_error = str(exc)
+        return
+    done.checkpoint_s = time.perf_counter() - t0
+    run.compute_since_checkpoint = 0.0

@@ -1,0 +1,210 @@
+"""The job runner in a running stack: queue, duty, upsets from data, rollback, restarts."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flight.jobs.kind import Outcome
+from flight.jobs.kinds import KINDS
+from hil.stack import BusTap, LocalStack, wait_until
+from tests.conftest import FAST
+
+#: Small jobs that still take several steps; upsets only where a test injects them.
+JOBS = (
+    *FAST,
+    "apps.world.upset_rate_per_bit_day=1e-11",
+    "apps.jobs.housekeeping_period_s=0.2",
+    "apps.radiation.housekeeping_period_s=0.2",
+)
+MATMUL = {"n": 256, "dtype": "float64", "seed": 7, "panel_rows": 32}
+
+
+def golden(kind: str, params: dict[str, Any]) -> str:
+    """The fault-free result's digest, computed here, in the test process."""
+    cls = KINDS[kind]
+    job = cls(cls.bind(params))
+    for i in range(job.total_steps):
+        assert job.step(i).outcome is not Outcome.ROLLBACK
+    return hashlib.sha256(job.result()).hexdigest()
+
+
+@pytest.fixture
+def jobs_stack(run_dir: Path) -> Iterator[LocalStack]:
+    with LocalStack(run_dir, overrides=JOBS, log_to=run_dir / "stack.out") as stack:
+        yield stack
+
+
+def submit(stack: LocalStack, kind: str, params: dict[str, Any], **kw: Any) -> int:
+    reply = stack.command("jobs", "submit", {"kind": kind, "params": params, **kw})
+    assert reply.ok, reply.message
+    return int(reply.data["job"])
+
+
+def record(stack: LocalStack, job: int) -> dict[str, Any]:
+    reply = stack.command("jobs", "status", {"job": job})
+    assert reply.ok, reply.message
+    return dict(reply.data["job"])
+
+
+def often(stack: LocalStack, **more: float) -> None:
+    """Checkpoint every few steps (and slow the job down with a duty cap, if given)."""
+    table = {"checkpoint_min_s": 0.005, "checkpoint_max_s": 0.01, **more}
+    for name, value in table.items():
+        assert stack.command("jobs", "param_load", {"name": name, "value": value}).ok
+    assert stack.command("jobs", "param_activate").ok
+
+
+def wait_done(stack: LocalStack, job: int, timeout: float = 60.0) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        r = record(stack, job)
+        assert r["state"] != "failed", r["error"]
+        return r if r["state"] == "done" else None
+
+    return wait_until(done, timeout, f"job {job} done")
+
+
+def wait_step(stack: LocalStack, job: int, at_least: int) -> dict[str, Any]:
+    return wait_until(
+        lambda: ((r := record(stack, job))["steps_done"] >= at_least and r) or None,
+        30,
+        f"job {job} at step {at_least}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "why"),
+    [
+        ({"n": "big"}, "expected a number"),
+        ({"n": 10**7}, "above the maximum"),
+        ({"n": 256, "colour": 3}, "unknown parameter"),
+        ({"n": 256, "dtype": "float16"}, "expected one of"),
+    ],
+)
+def test_bad_submissions_are_refused_before_anything_runs(
+    jobs_stack: LocalStack, params: dict[str, Any], why: str
+) -> None:
+    reply = jobs_stack.command("jobs", "submit", {"kind": "matmul", "params": params})
+    assert not reply.ok and reply.reason.name == "BAD_ARGUMENTS"
+    assert why in reply.message
+    unknown = jobs_stack.command("jobs", "submit", {"kind": "sorcery"})
+    assert not unknown.ok and "expected one of" in unknown.message
+    assert jobs_stack.command("jobs", "list").data["jobs"] == []
+
+
+def test_a_job_too_big_for_memory_is_refused(jobs_stack: LocalStack) -> None:
+    assert jobs_stack.command("jobs", "param_load", {"name": "memory_limit_mb", "value": 4}).ok
+    assert jobs_stack.command("jobs", "param_activate").ok
+    reply = jobs_stack.command("jobs", "submit", {"kind": "matmul", "params": {"n": 1024}})
+    assert not reply.ok and "memory_limit_mb" in reply.message
+
+
+def test_a_matmul_job_runs_to_a_stored_verified_result(jobs_stack: LocalStack) -> None:
+    tap = jobs_stack.tap("evt.jobs")
+    job = submit(jobs_stack, "matmul", MATMUL)
+    done = wait_done(jobs_stack, job)
+    assert done["sha256"] == golden("matmul", MATMUL)
+    data = (jobs_stack.run_dir.results_dir / done["result"]).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == done["sha256"]
+    tap.wait_event("jobs", "JOB_DONE", where=lambda a: a["job"] == job)
+    info = jobs_stack.command("jobs", "result_info", {"job": job}).data
+    assert info == {"result": done["result"], "bytes": len(data), "sha256": done["sha256"]}
+
+
+@pytest.mark.parametrize("kind", ["matmul", "mlp_train"])
+def test_an_upset_in_live_job_data_is_found_and_the_result_is_still_right(
+    jobs_stack: LocalStack, kind: str
+) -> None:
+    params = MATMUL if kind == "matmul" else {"seed": 3}
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 0.3})
+    jobs_stack.command("jobs", "param_activate")
+    job = submit(jobs_stack, kind, params)
+    wait_step(jobs_stack, job, 1)
+    for _ in range(3):  # random bits of the region: some land in the job's arrays
+        assert jobs_stack.command("world", "inject_upset", {"region": "jobs"}).ok
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 1.0})
+    jobs_stack.command("jobs", "param_activate")
+    done = wait_done(jobs_stack, job)
+    assert done["sha256"] == golden(kind, params)
+    flips = jobs_stack.command("jobs", "status", {"job": job}).data["runner"]["sim_flips"]
+    found = done["corrected"] + done["masked"] + done["rollbacks"]
+    assert flips == 0 or found >= 1, (flips, done)
+
+
+def test_sigkill_mid_job_resumes_from_the_checkpoint_with_the_same_result(
+    jobs_stack: LocalStack,
+) -> None:
+    params = {**MATMUL, "n": 1024, "panel_rows": 16}
+    first = submit(jobs_stack, "matmul", MATMUL)
+    wait_done(jobs_stack, first)
+    often(jobs_stack, duty_cap=0.3)
+    job = submit(jobs_stack, "matmul", params)
+    wait_until(lambda: record(jobs_stack, job)["checkpoints"] >= 2, 30, "two checkpoints")
+    pid = jobs_stack.process_row("jobs")["pid"]
+    tap = jobs_stack.tap("evt.jobs")
+    os.kill(pid, signal.SIGKILL)
+    jobs_stack.wait_running("jobs", not_pid=pid)
+    resumed = tap.wait_event("jobs", "JOB_STARTED", where=lambda a: a["job"] == job)
+    assert resumed.data["args"]["how"] == "resumed"  # from its last checkpoint, not from zero
+    assert resumed.data["args"]["step"] > 0
+    done = wait_done(jobs_stack, job)
+    assert done["sha256"] == golden("matmul", params)
+    assert record(jobs_stack, first)["state"] == "done"  # the queue and results survived
+    assert (jobs_stack.run_dir.results_dir / f"job-{first}").exists()
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_an_older_generation(
+    jobs_stack: LocalStack,
+) -> None:
+    params = {**MATMUL, "n": 1024, "panel_rows": 16}
+    often(jobs_stack, duty_cap=0.3)
+    job = submit(jobs_stack, "matmul", params)
+    wait_until(lambda: record(jobs_stack, job)["checkpoints"] >= 2, 30, "two checkpoints")
+    assert jobs_stack.command("jobs", "pause", {"job": job}).ok
+    wait_until(lambda: record(jobs_stack, job)["state"] == "paused", 10, "paused")
+    state_dir = jobs_stack.run_dir.state_dir / "jobs"
+    newest = wait_until(
+        lambda: sorted(state_dir.glob(f"job-{job}.*.ckpt"))[-1:] or None, 10, "checkpoint files"
+    )[0]
+    raw = bytearray(newest.read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    newest.write_bytes(bytes(raw))
+    pid = jobs_stack.process_row("jobs")["pid"]
+    os.kill(pid, signal.SIGKILL)  # the restart must load from disk
+    jobs_stack.wait_running("jobs", not_pid=pid)
+    tap = jobs_stack.tap("evt.jobs")
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 1.0})
+    jobs_stack.command("jobs", "param_activate")
+    assert jobs_stack.command("jobs", "resume", {"job": job}).ok
+    event = tap.wait_event("jobs", "CHECKPOINT_FALLBACK", timeout=20)
+    assert event.data["args"]["path"] == newest.name
+    done = wait_done(jobs_stack, job)
+    assert done["sha256"] == golden("matmul", params)
+
+
+def test_duty_follows_the_cap_and_safe_pauses_and_checkpoints(jobs_stack: LocalStack) -> None:
+    tap: BusTap = jobs_stack.tap("tlm.jobs", "evt.jobs")
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 0.4})
+    jobs_stack.command("jobs", "param_activate")
+    job = submit(jobs_stack, "matmul", {**MATMUL, "n": 3072, "panel_rows": 16})
+    tap.wait_telemetry(
+        "jobs", lambda t: t["running_job"] == job and 0.25 < t["duty"] < 0.55, timeout=30
+    )
+    assert jobs_stack.command("executive", "set_mode", {"mode": "SAFE", "why": "test"}).ok
+    tap.wait_event("jobs", "JOB_PAUSED", where=lambda a: a["why"] == "safe")
+    tap.wait_telemetry("jobs", lambda t: t["duty"] == 0.0 and t["duty_allowed"] == 0.0, timeout=30)
+    paused = record(jobs_stack, job)
+    assert paused["state"] == "paused" and paused["checkpoints"] >= 1
+    assert jobs_stack.hazardous("executive", "exit_safe", {"mode": "NOMINAL"}).ok
+    tap.wait_event("jobs", "JOB_RESUMED")
+    wait_until(
+        lambda: record(jobs_stack, job)["steps_done"] > paused["steps_done"],
+        30,
+        "progress after SAFE",
+    )
