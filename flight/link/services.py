@@ -123,11 +123,11 @@ class ParameterManagement(enum.IntEnum):
 
 
 class Jobs(enum.IntEnum):
-    """Service 128 (mission): provisional until the jobs app's interface is frozen."""
+    """Service 128 (mission): the job runner's queue and its results (docs/icd.md 9.1)."""
 
-    SUBMIT = 1  # TC: queue a job (kind + msgpack arguments)
-    CANCEL = 2  # TC
-    REPORT_STATUS = 3  # TC
+    SUBMIT = 1  # TC: {kind, params, priority} -> TM[128,4] {job, params}
+    CANCEL = 2  # TC: {job}
+    REPORT_STATUS = 3  # TC: {job} -> that job's record; {} -> the list of jobs
     STATUS_REPORT = 4  # TM
     DOWNLINK_RESULT = 5  # TC
     RESULT_CHUNK = 6  # TM

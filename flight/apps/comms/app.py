@@ -69,6 +69,7 @@ from flight.link.services import (
 from flight.results import ResultError, ResultStore
 
 RX_BATCH = 256  # datagrams read per turn of the main loop
+JOBS_APP = "jobs"
 CHUNK_SIZE = 1024  # bytes of a result per TM[128,6] unless the ground asks otherwise
 ROUTE_TIMEOUT_S = 60.0
 REJECTION_REPORT_S = 10.0
@@ -260,7 +261,9 @@ class CommsApp(App):
                 Housekeeping.MODIFY_INTERVAL: self._hk_interval},
             Service.EVENT: {EventReport.ENABLE: self._events_enable,
                             EventReport.DISABLE: self._events_disable},
-            Service.JOBS: {Jobs.DOWNLINK_RESULT: self._downlink_result},
+            Service.JOBS: {Jobs.SUBMIT: self._job_submit, Jobs.CANCEL: self._job_cancel,
+                           Jobs.REPORT_STATUS: self._job_status,
+                           Jobs.DOWNLINK_RESULT: self._downlink_result},
             Service.SCHEDULING: {
                 TimeScheduling.ENABLE: self._tt_enable, TimeScheduling.DISABLE: self._tt_disable,
                 TimeScheduling.RESET: self._tt_reset, TimeScheduling.INSERT: self._tt_insert,
@@ -505,6 +508,50 @@ class CommsApp(App):
         self._complete(tc)
 
     # ------------------------------------------------------------------ service 128
+    def _job_command(self, tc: Telecommand, name: str, args: dict[str, Any]) -> None:
+        """Route a job TC to the job runner's command; its answer comes down as TM[128,4]."""
+        target = next((entry for entry in self.apps.values() if entry[0] == JOBS_APP), None)
+        if target is None:
+            self._accept(tc)
+            self._verify(tc, Verification.START_FAILURE, int(Reason.UNAVAILABLE),
+                         "no job runner in this configuration")
+            return
+        command = target[1].full_model.command(name)
+        assert command is not None, name
+        try:
+            command.bind(args)
+        except InvalidValue as exc:
+            raise BadAppData(f"TC[128,{tc.subtype}]: {exc}") from None
+        self._accept(tc)
+        self._route(tc, JOBS_APP, name, args, then=lambda reply: self._tm(
+            APID_BASE, Service.JOBS, Jobs.STATUS_REPORT, self._fitting(reply.data)))
+
+    def _fitting(self, data: Any) -> bytes:
+        """A job list that fits one packet: the newest jobs, in short form, first."""
+        body = appdata.pack(data)
+        if len(body) <= self.max - 64 or not isinstance(data, dict) or "jobs" not in data:
+            return body
+        keep = ("id", "kind", "state", "priority", "progress", "result", "sha256")
+        jobs = [{k: j.get(k) for k in keep} for j in reversed(data["jobs"])]
+        while jobs and len(body := appdata.pack({"jobs": jobs, "truncated": True})) \
+                > self.max - 64:
+            jobs.pop()
+        return body
+
+    def _job_submit(self, tc: Telecommand) -> None:
+        """TC[128,1] {kind, params, priority} -> TM[128,4] {job, params}."""
+        request = appdata.typed(tc.app_data, self.ctx.limits, dict, "TC[128,1]")
+        self._job_command(tc, "submit", request)
+
+    def _job_cancel(self, tc: Telecommand) -> None:
+        request = appdata.typed(tc.app_data, self.ctx.limits, dict, "TC[128,2]")
+        self._job_command(tc, "cancel", request)
+
+    def _job_status(self, tc: Telecommand) -> None:
+        """TC[128,3] {job} -> that job's record; {} -> the list of jobs."""
+        request = appdata.typed(tc.app_data, self.ctx.limits, dict, "TC[128,3]")
+        self._job_command(tc, "status" if request else "list", request)
+
     def _downlink_result(self, tc: Telecommand) -> None:
         """TM[128,6] chunks of a stored result: all of them, or the ones the ground lacks."""
         request = appdata.typed(tc.app_data, self.ctx.limits, dict, "TC[128,5]")
