@@ -33,12 +33,18 @@ def main(argv: list[str] | None = None) -> int:
                          help="leave the stack running afterwards")
     flatsat.add_argument("--kill", metavar="APP", default="health",
                          help="SIGKILL this app half-way to show recovery ('' for none)")
+    flatsat.add_argument("--no-jobs", dest="jobs", action="store_false",
+                         help="do not queue the demo compute jobs")
+    flatsat.add_argument("--upset-rate", type=float, default=1e-6, metavar="PER_BIT_DAY",
+                         help="radiation upsets per bit per day outside the SAA (default 1e-6, "
+                              "the top of the LEO range, so a short demo sees some)")
     args = parser.parse_args(argv)
     from hil.flatsat import run_flatsat
 
-    overrides = (f"time.speed={args.speed}", *args.set)
+    overrides = (f"time.speed={args.speed}",
+                 f"apps.world.upset_rate_per_bit_day={args.upset_rate}", *args.set)
     return run_flatsat(args.run_dir, args.duration, args.keep, args.kill or None,
-                       args.config, overrides)
+                       args.config, overrides, jobs=args.jobs)
 
 
 if __name__ == "__main__":

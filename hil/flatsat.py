@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 from flight.bus import Envelope, default_run_dir
 from flight.cli import format_status
+from hil.flatsat_jobs import Goldens
 from hil.stack import BusTap, LocalStack, StackError
 
 SEVERITY_MARK = {"DEBUG": " ", "INFO": "·", "WARNING": "!", "ERROR": "✖", "CRITICAL": "‼"}
@@ -24,7 +25,7 @@ SEVERITY_MARK = {"DEBUG": " ", "INFO": "·", "WARNING": "!", "ERROR": "✖", "CR
 
 def run_flatsat(run_dir: Path | None, duration: float, keep: bool, kill_app: str | None,
                 config: str | None = None, overrides: tuple[str, ...] = (),
-                out: TextIO = sys.stdout) -> int:
+                out: TextIO = sys.stdout, jobs: bool = True) -> int:
     root = run_dir or default_run_dir()
     stack = LocalStack(root, config=config, overrides=overrides, log_to=root / "flatsat.out")
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -35,15 +36,12 @@ def run_flatsat(run_dir: Path | None, duration: float, keep: bool, kill_app: str
         print(f"flatsat failed to start: {exc}\n(see {root / 'flatsat.out'})", file=out)
         stack.stop()
         return 1
-    print(format_status(stack.status()), file=out)
-    _print_link(stack, root, out)
-    print(f"\nLive telemetry for {duration:.0f} s (events marked · ! ✖ ‼):", file=out)
-    tap = stack.tap("tlm.", "evt.")
     try:
-        _watch(stack, tap, duration, kill_app, out)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=out)
-    print("\n" + format_status(stack.status()), file=out)
+        _fly(stack, root, duration, kill_app, jobs, out)
+    except BaseException:
+        if not keep:  # whatever went wrong here, no stack is left running behind the user
+            stack.stop()
+        raise
     if keep:
         print(f"\nThe stack keeps running (executive pid {stack.process.pid}).\n"  # type: ignore[union-attr]
               f"  sunlit-flight status --run-dir {root}\n"
@@ -52,6 +50,24 @@ def run_flatsat(run_dir: Path | None, duration: float, keep: bool, kill_app: str
     code = stack.stop()
     print(f"\nStack stopped cleanly (exit status {code}).", file=out)
     return code
+
+
+def _fly(stack: LocalStack, root: Path, duration: float, kill_app: str | None, jobs: bool,
+         out: TextIO) -> None:
+    """Status, link, jobs, live telemetry, the final status and the jobs' verdicts."""
+    print(format_status(stack.status()), file=out)
+    _print_link(stack, root, out)
+    ids = _queue_jobs(stack, out) if jobs else []
+    goldens = Goldens() if ids else None
+    print(f"\nLive telemetry for {duration:.0f} s (events marked · ! ✖ ‼):", file=out)
+    tap = stack.tap("tlm.", "evt.")
+    try:
+        _watch(stack, tap, duration, kill_app, out)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=out)
+    print("\n" + format_status(stack.status()), file=out)
+    if goldens is not None:
+        _report_jobs(stack, ids, goldens, out)
 
 
 def _print_link(stack: LocalStack, root: Path, out: TextIO) -> None:
@@ -63,6 +79,34 @@ def _print_link(stack: LocalStack, root: Path, out: TextIO) -> None:
           f"key {root / 'keys' / 'link.key'}\n"
           f"  sunlit-ground --run-dir {root} ping      (or: python -m ground.console "
           f"--address {reply.data['address']} --key {root / 'keys' / 'link.key'})", file=out)
+
+
+def _queue_jobs(stack: LocalStack, out: TextIO) -> list[int]:
+    from hil.flatsat_jobs import DEMO_JOBS, submit
+
+    try:
+        ids = submit(stack)
+    except RuntimeError as exc:
+        print(f"\nJobs not queued: {exc}", file=out)
+        return []
+    print("\nJobs queued: " + ", ".join(
+        f"#{i} {kind} {params}" for i, (kind, params, _) in zip(ids, DEMO_JOBS, strict=True)),
+        file=out)
+    return ids
+
+
+def _report_jobs(stack: LocalStack, ids: list[int], goldens: Goldens, out: TextIO) -> None:
+    """Every job; each finished result checked against a fault-free run done here."""
+    from hil.flatsat_jobs import verify
+
+    print("\nJobs (stored results compared with a fault-free run on the ground):", file=out)
+    print(f"  {'job':>4} {'kind':<10} {'state':<10} {'steps':>9} {'corrected':>9} "
+          f"{'masked':>6} {'rollbacks':>9}  result", file=out)
+    for r in verify(stack, ids, goldens):
+        verdict = {None: "-", True: "identical to the golden run",
+                   False: "DIFFERS from the golden run"}[r.matches_golden]
+        print(f"  {r.job:>4} {r.kind:<10} {r.state:<10} {r.steps:>9} {r.corrected:>9} "
+              f"{r.masked:>6} {r.rollbacks:>9}  {verdict}", file=out, flush=True)
 
 
 def _watch(stack: LocalStack, tap: BusTap, duration: float, kill_app: str | None,
@@ -108,6 +152,7 @@ def _line(elapsed: float, latest: dict[str, dict[str, Any]]) -> str:
     """One status line: where the spacecraft is, its energy and heat, and the stack's health."""
     e, w = latest.get("executive", {}), latest.get("world", {})
     p, t = latest.get("power", {}), latest.get("thermal", {})
+    j, r = latest.get("jobs", {}), latest.get("radiation", {})
     shed = sorted(k for k, on in p.get("loads", {}).items() if not on)
     orbit = (f"orbit {w.get('orbit_number', 0)} {'sun    ' if w.get('in_sun') else 'ECLIPSE'}"
              f"{' SAA' if w.get('in_saa') else ''}") if w else "no world"
@@ -120,7 +165,16 @@ def _line(elapsed: float, latest: dict[str, dict[str, Any]]) -> str:
             f"batt={_num(t.get('battery_temp_c'), '.1f')}°C"
             f"{' heater' if t.get('battery_heater') else ''} "
             f"shed={','.join(shed) or '-'} up={e.get('apps_running', '?')} "
-            f"restarts={sum(e.get('restarts', {}).values())}")
+            f"restarts={sum(e.get('restarts', {}).values())} "
+            f"job={_job(j)} duty={_num(j.get('duty'), '.2f')} done={j.get('done', '-')} "
+            f"upsets={r.get('upsets', '-')} fixed={j.get('corrected', '-')} "
+            f"rolled-back={j.get('rollbacks', '-')}")
+
+
+def _job(j: dict[str, Any]) -> str:
+    if not j.get("running_job"):
+        return "-"
+    return f"#{j['running_job']}:{_num(j.get('progress'), '.0%')}"
 
 
 def _num(value: Any, spec: str) -> str:

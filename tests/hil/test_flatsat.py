@@ -19,4 +19,7 @@ def test_flatsat_shows_status_telemetry_recovery_and_stops_cleanly(run_dir: Path
     assert "injecting a crash: SIGKILL health" in text
     assert "APP_EXITED" in text and "APP_RUNNING" in text
     assert "killed by SIGKILL" in text  # the final status shows the recovered app
+    assert "Jobs queued: #1 mlp_train" in text
+    assert "Jobs (stored results compared with a fault-free run" in text
+    assert "DIFFERS" not in text
     assert "Stack stopped cleanly (exit status 0)." in text
