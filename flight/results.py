@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from flight.checkpoint.store import fsync_directory
+from flight.checkpoint.store import fsync_directory, write_hashing
 
 RESULT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -45,13 +45,18 @@ class ResultStore:
         """Store ``data`` under ``result_id``; returns its SHA-256 (hex)."""
         path, digest_path = self._paths(result_id)
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        digest = hashlib.sha256(data).hexdigest()
-        for target, content in ((path, data), (digest_path, digest.encode())):
+        digest = ""
+        for target in (path, digest_path):
             tmp = target.with_name(f".{target.name}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(content)
-                f.flush()
-                os.fsync(f.fileno())
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                if target is path:  # the digest is taken while the result is written
+                    digest = write_hashing(fd, memoryview(data).cast("B"))
+                else:
+                    write_hashing(fd, memoryview(digest.encode()))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, target)
         fsync_directory(self.root)
         return digest
