@@ -94,7 +94,7 @@ def run(reps: int = 5, verbose: bool = True, job: dict[str, Any] = JOB) -> Bench
     overhead = s / b - 1
     same = len(digests) == 1
     checks = [
-        Check(NAME, f"runner overhead at duty 1.0 ({kind} n={params['n']})", f"{s:.3f} s",
+        Check(NAME, f"runner overhead at duty 1.0 ({kind})", f"{s:.3f} s",
               f"{b:.3f} s (bare loop)", f"{s / b:.3f}", f"<= {1 + TARGET:.2f}",
               overhead <= TARGET),
         Check(NAME, "runner result identical to the bare loop's", "sha256 equal" if same
@@ -103,7 +103,7 @@ def run(reps: int = 5, verbose: bool = True, job: dict[str, Any] = JOB) -> Bench
     rows = [[i + 1, f"{x:.3f}", f"{y:.3f}", f"{y / x - 1:+.1%}"]
             for i, (x, y) in enumerate(zip(bare_s, stack_s, strict=True))]
     markdown = "\n".join([
-        f"## Job runner overhead ({NAME})", "",
+        f"## Job runner overhead ({NAME}: {kind})", "",
         f"{kind} {params}, duty 1.0, {reps} interleaved repetitions; median overhead "
         f"{overhead:+.1%}.", "",
         md_table(["rep", "bare loop s", "runner s", "overhead"], rows)])
@@ -111,16 +111,23 @@ def run(reps: int = 5, verbose: bool = True, job: dict[str, Any] = JOB) -> Bench
                        seconds=time.monotonic() - started)
 
 
+#: A compute-heavy job with a small result, beside the product (whose 72 MB result is written
+#: durably and so weighs on the runner's figure).
+TRAIN_JOB = {"kind": "mlp_train", "params": {"seed": 3, "epochs": 40, "samples": 8192,
+                                             "features": 64, "hidden": 256}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repetition, a smaller job")
     args = parser.parse_args()
-    result = run(reps=1, job=QUICK_JOB) if args.quick else run()
-    print(result.markdown)
-    for check in result.checks:
-        print(f"{check.verdict}: {check.metric}: {check.sunlit} vs {check.baseline} "
-              f"(ratio {check.ratio}, target {check.target})")
-    return 0 if result.passed else 1
+    results = [run(reps=1, job=QUICK_JOB)] if args.quick else [run(), run(job=TRAIN_JOB)]
+    for result in results:
+        print(result.markdown)
+        for check in result.checks:
+            print(f"{check.verdict}: {check.metric}: {check.sunlit} vs {check.baseline} "
+                  f"(ratio {check.ratio}, target {check.target})")
+    return 0 if all(r.passed for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: jobs.run(reps=1, job=jobs.QUICK_JOB)]
     else:
         runs = [bus_throughput.run, command_rtt.run, idle_stack.run, world_speed.run, link.run,
-                abft.run, checkpoint.run, jobs.run]
+                abft.run, checkpoint.run, jobs.run, lambda: jobs.run(job=jobs.TRAIN_JOB)]
     results = []
     for run in runs:
         results.append(run())
