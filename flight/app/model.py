@@ -152,6 +152,24 @@ class Field:
         return out
 
 
+def bind_fields(fields: tuple[Field, ...], raw: dict[str, Any],
+                noun: str = "argument") -> dict[str, Any]:
+    """``raw`` checked against ``fields``: typed values, defaults filled in, or InvalidValue
+    naming the unknown, missing or wrong one (a command's arguments, a job's parameters)."""
+    unknown = set(raw) - {f.name for f in fields}
+    if unknown:
+        raise InvalidValue(f"unknown {noun}(s): {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    for field in fields:
+        if field.name in raw:
+            out[field.name] = field.check(raw[field.name])
+        elif field.required:
+            raise InvalidValue(f"missing {noun}: {field.name}")
+        else:
+            out[field.name] = field.default
+    return out
+
+
 def Arg(name: str, type: ValueType, doc: str, **kw: Any) -> Field:
     """A command argument (a :class:`Field`)."""
     return Field(name, type, doc, **kw)
@@ -180,18 +198,7 @@ class Command:
 
     def bind(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Check raw arguments against the declaration; return the typed keyword arguments."""
-        unknown = set(raw) - {a.name for a in self.args}
-        if unknown:
-            raise InvalidValue(f"unknown argument(s): {', '.join(sorted(unknown))}")
-        out: dict[str, Any] = {}
-        for arg in self.args:
-            if arg.name in raw:
-                out[arg.name] = arg.check(raw[arg.name])
-            elif arg.required:
-                raise InvalidValue(f"missing argument: {arg.name}")
-            else:
-                out[arg.name] = arg.default
-        return out
+        return bind_fields(self.args, raw)
 
     def describe(self, opcode: int) -> dict[str, Any]:
         return {

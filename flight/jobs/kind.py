@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from flight.app.model import Field, InvalidValue
+from flight.app.model import Field, InvalidValue, bind_fields
 
 #: A checkpointable state: named numpy arrays and msgpack-able scalars (int, float, str, bool).
 State = dict[str, Any]
@@ -77,17 +77,10 @@ class JobKind(ABC):
     @classmethod
     def bind(cls, raw: dict[str, Any]) -> dict[str, Any]:
         """Typed, ranged parameters from a submission, or :class:`InvalidValue` saying why."""
-        unknown = set(raw) - {p.name for p in cls.params}
-        if unknown:
-            raise InvalidValue(f"{cls.name}: unknown parameter(s): {', '.join(sorted(unknown))}")
-        out: dict[str, Any] = {}
-        for p in cls.params:
-            if p.name in raw:
-                out[p.name] = p.check(raw[p.name])
-            elif p.required:
-                raise InvalidValue(f"{cls.name}: missing parameter {p.name}")
-            else:
-                out[p.name] = p.default
+        try:
+            out = bind_fields(cls.params, raw, noun="parameter")
+        except InvalidValue as exc:
+            raise InvalidValue(f"{cls.name}: {exc}") from None
         problem = cls.validate(out)
         if problem:
             raise InvalidValue(f"{cls.name}: {problem}")
