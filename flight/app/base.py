@@ -469,13 +469,14 @@ class App:
     def _reap_work(self) -> None:
         if not self._work:
             return
+        current, self._work = self._work, []
         still = []
-        for started, future, on_done in self._work:
+        for started, future, on_done in current:
             if future.done():
                 self._guarded(on_done, "on_done", future)
             else:
                 still.append((started, future, on_done))
-        self._work = still
+        self._work = still + self._work  # work an on_done callback offloaded is kept
 
     # ----------------------------------------------------------------- housekeeping
     def _housekeeping(self) -> None:

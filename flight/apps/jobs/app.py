@@ -209,8 +209,7 @@ class JobsApp(App):
                                      max_bytes=self.params["memory_limit_mb"] << 20)
 
     def _offload(self, fn: Any, run: Running, *args: Any) -> None:
-        """Run ``fn(run, ...)`` on the worker. Never called from ``_work_done``: the framework
-        replaces its list of work in flight after the callbacks, so work added there is lost."""
+        """Run ``fn(run, ...)`` on the worker; ``_work_done`` accounts for it on the loop."""
         self.offload(fn, run, *args, on_done=lambda future: self._work_done(run, future))
 
     # ------------------------------------------------------------------ results of work
