@@ -208,3 +208,21 @@ def test_duty_follows_the_cap_and_safe_pauses_and_checkpoints(jobs_stack: LocalS
         30,
         "progress after SAFE",
     )
+
+
+def test_no_power_budget_pauses_the_job_and_its_return_resumes_it(
+    jobs_stack: LocalStack,
+) -> None:
+    often(jobs_stack, duty_cap=0.3)
+    job = submit(jobs_stack, "matmul", {**MATMUL, "n": 3072, "panel_rows": 16})
+    wait_step(jobs_stack, job, 1)
+    tap = jobs_stack.tap("evt.jobs")
+    assert jobs_stack.command("power", "load_off", {"load": "compute"}).ok  # budget: zero
+    tap.wait_event("jobs", "JOB_PAUSED", where=lambda a: a["job"] == job and a["why"] == "power")
+    paused = wait_until(lambda: (r := record(jobs_stack, job))["state"] == "paused" and r, 10,
+                        "paused")
+    assert paused["paused"] == ["power"]
+    assert jobs_stack.command("power", "load_auto", {"load": "compute"}).ok
+    tap.wait_event("jobs", "JOB_RESUMED", where=lambda a: a["job"] == job)
+    wait_until(lambda: record(jobs_stack, job)["steps_done"] > paused["steps_done"], 30,
+               "progress with the budget back")
