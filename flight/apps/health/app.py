@@ -18,6 +18,8 @@ from flight.apps.health.model import HEALTH_MODEL
 from flight.bus import Reason
 
 MIB = 1024 * 1024
+#: Samples between two readings of a process's unique memory (USS).
+USS_EVERY = 10
 
 
 class HealthApp(App):
@@ -28,6 +30,7 @@ class HealthApp(App):
 
     def on_start(self) -> None:
         self._procs: dict[int, psutil.Process] = {}
+        self._uss: dict[int, tuple[int, float]] = {}  # pid -> (samples until refresh, MiB)
         self._unreadable: set[int] = set()
         psutil.cpu_percent(interval=None)  # prime: the first call has no interval to measure
         sensors = self._temperatures()
@@ -110,8 +113,14 @@ class HealthApp(App):
                 proc = self._procs[pid] = psutil.Process(pid)
                 proc.cpu_percent(interval=None)
             with proc.oneshot():
-                return round(proc.cpu_percent(interval=None), 2), \
-                    round(proc.memory_full_info().uss / MIB, 2)
+                cpu = round(proc.cpu_percent(interval=None), 2)
+                uss = self._uss.get(pid)
+                if uss is None or uss[0] <= 0:
+                    # USS means reading /proc/PID/smaps: the dearest call here, and memory
+                    # moves slowly, so it is refreshed every USS_EVERY samples.
+                    uss = (USS_EVERY, round(proc.memory_full_info().uss / MIB, 2))
+                self._uss[pid] = (uss[0] - 1, uss[1])
+                return cpu, uss[1]
         except (psutil.Error, OSError) as exc:
             if pid not in self._unreadable:
                 self._unreadable.add(pid)
