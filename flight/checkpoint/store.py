@@ -144,6 +144,7 @@ class CheckpointStore:
         # does not have to re-read and re-hash every kept generation.
         self._known_intact: dict[int, tuple[int, int, int, int]] = {}
         self._pruner: threading.Thread | None = None
+        self._pruned = False  # this instance has pruned at least once
 
         if not self._dir.exists():
             # State may hold keys or operator data; nobody but the flight user should read it.
@@ -178,6 +179,8 @@ class CheckpointStore:
         if size > self._max_bytes:
             raise ValueError(f"checkpoint payload is {size} bytes, limit is {self._max_bytes}")
         self._join_pruner()
+        if not self._pruned:  # generations a killed predecessor left unpruned go first, so a
+            self._prune_logged(0)  # crash during background pruning never adds up
         with self._lock:
             entries, temps = self._scan()
             self._remove_stale_temps(temps)
@@ -228,6 +231,7 @@ class CheckpointStore:
 
     def _prune_logged(self, generation: int) -> None:
         with self._lock:
+            self._pruned = True
             try:
                 self._prune()
             except OSError as exc:
