@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from flight.jobs.kind import Outcome
-from flight.jobs.kinds import KINDS
+from hil.flatsat_jobs import golden_digest as golden
 from hil.stack import BusTap, LocalStack, wait_until
 from tests.conftest import FAST
 
@@ -24,15 +23,6 @@ JOBS = (
     "apps.radiation.housekeeping_period_s=0.2",
 )
 MATMUL = {"n": 256, "dtype": "float64", "seed": 7, "panel_rows": 32}
-
-
-def golden(kind: str, params: dict[str, Any]) -> str:
-    """The fault-free result's digest, computed here, in the test process."""
-    cls = KINDS[kind]
-    job = cls(cls.bind(params))
-    for i in range(job.total_steps):
-        assert job.step(i).outcome is not Outcome.ROLLBACK
-    return hashlib.sha256(job.result()).hexdigest()
 
 
 @pytest.fixture

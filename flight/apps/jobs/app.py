@@ -322,9 +322,9 @@ class JobsApp(App):
         elif state is JobState.FAILED:
             self.emit("JOB_FAILED", job=job.id, kind=job.kind, why=why)
         if self.current is not None and self.current.job is job:
-            for path in self.current.checkpoint_files():
-                path.unlink(missing_ok=True)
             self.current = None
+        for path in self.queue_store.directory.glob(f"job-{job.id}.*.ckpt"):
+            path.unlink(missing_ok=True)  # the result (or the cancellation) supersedes them
         self._save_queue()
 
     # ------------------------------------------------------------------ pause and resume
@@ -399,8 +399,6 @@ class JobsApp(App):
             raise CommandFailed(Reason.NOT_PERMITTED, f"job {job} is already {record.state.value}")
         self.emit("JOB_CANCELLED", job=job, step=record.steps_done, total=record.total_steps)
         self._finish(record, JobState.CANCELLED)  # a step in flight is dropped when it ends
-        for path in self._job_store(record).directory.glob(f"job-{job}.*.ckpt"):
-            path.unlink(missing_ok=True)
         return record.describe()
 
     def do_pause(self, job: int) -> dict[str, Any]:
