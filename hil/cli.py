@@ -1,12 +1,33 @@
-"""``sunlit-hil``: the lab bench — bring a flatsat up and watch it."""
+"""``sunlit-hil``: the lab bench — bring a flatsat up, fly it, break it on purpose, watch it.
+
+Each sub-command lives in its own module, which offers two functions::
+
+    def configure(parser: argparse.ArgumentParser) -> None   # add its options
+    def run(args: argparse.Namespace) -> int                 # do it; the exit status
+
+and is imported only when it is used, so ``sunlit-hil --help`` stays fast and a bench without
+(say) Dask installed can still fly a flatsat.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from pathlib import Path
 
 import hil
+
+#: sub-command → (module, one-line help).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "flatsat": ("hil.flatsat_cli", "bring up a flatsat (simulated, or a board over ssh) and "
+                "fly the demo mission"),
+    "scenario": ("hil.scenario.cli", "play a scenario file: telecommands, faults, expectations"),
+    "campaign": ("hil.campaign.cli", "run a fault-injection campaign and report on it"),
+    "inject": ("hil.faults.cli", "inject one fault into a running flatsat"),
+    "monitor": ("hil.monitoring.cli", "export a flatsat's telemetry to Prometheus"),
+    "linksim": ("hil.linksim.cli", "UDP link-impairment proxy: delay, loss, reordering, "
+                "outages ..."),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,35 +37,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return linksim_main(argv[1:])
     parser = argparse.ArgumentParser(
-        prog="sunlit-hil", description="The lab bench: bring a flatsat up and watch it.")
+        prog="sunlit-hil",
+        description="The lab bench: bring a flatsat up, fly it, break it on purpose, watch it.")
     parser.add_argument("--version", action="version", version=f"sunlit-hil {hil.__version__}")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    sub.add_parser("linksim", add_help=False,
-                   help="UDP link-impairment proxy: delay, loss, reordering, outages ...")
-    flatsat = sub.add_parser("flatsat", help="bring up a simulated flatsat and watch it live")
-    flatsat.add_argument("--run-dir", type=Path, default=None)
-    flatsat.add_argument("--config", help="TOML file (default: the built-in sim profile)")
-    flatsat.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    flatsat.add_argument("--duration", type=float, default=45.0,
-                         help="seconds of live telemetry (default 45: two orbits at 300x)")
-    flatsat.add_argument("--speed", type=float, default=300.0,
-                         help="mission seconds per wall second (default 300)")
-    flatsat.add_argument("--keep", action="store_true",
-                         help="leave the stack running afterwards")
-    flatsat.add_argument("--kill", metavar="APP", default="health",
-                         help="SIGKILL this app half-way to show recovery ('' for none)")
-    flatsat.add_argument("--no-jobs", dest="jobs", action="store_false",
-                         help="do not queue the demo compute jobs")
-    flatsat.add_argument("--upset-rate", type=float, default=1e-6, metavar="PER_BIT_DAY",
-                         help="radiation upsets per bit per day outside the SAA (default 1e-6, "
-                              "the top of the LEO range, so a short demo sees some)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
+    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    for name, (module, text) in SUBCOMMANDS.items():
+        child = sub.add_parser(name, help=text, description=text, add_help=name != "linksim")
+        if name == chosen:
+            importlib.import_module(module).configure(child)
     args = parser.parse_args(argv)
-    from hil.flatsat import run_flatsat
-
-    overrides = (f"time.speed={args.speed}",
-                 f"apps.world.upset_rate_per_bit_day={args.upset_rate}", *args.set)
-    return run_flatsat(args.run_dir, args.duration, args.keep, args.kill or None,
-                       args.config, overrides, jobs=args.jobs)
+    return int(importlib.import_module(SUBCOMMANDS[args.command][0]).run(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,190 @@
+"""What a fault injector is: a named, documented, parameterised way to break a running testbed.
+
+Scenarios, campaigns and ``sunlit-hil inject`` all use injectors through this one interface, so
+a new fault written once is at once usable from all three. An injector:
+
+* belongs to a :class:`FaultClass` (what a campaign samples over);
+* lists the ``targets`` it can hit on a given testbed (apps, sensors, files, link directions);
+* declares its parameters (:class:`Param`), checked before anything is done;
+* ``inject`` does it — for real: a signal to a real process, a flipped bit in a real file or a
+  real process's memory, a real datagram — and returns an :class:`Injection` saying exactly what
+  was done (the evidence a campaign keeps);
+* optionally ``clear`` ends a lasting fault (a link outage, a stuck sensor).
+
+Detection is never told about an injection: the stack must find it from the data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from hil.testbed import Testbed
+
+
+class FaultClass(str, enum.Enum):
+    """The kinds of trouble a campaign samples over."""
+
+    PROCESS = "process"        # crash, hang
+    MEMORY = "memory"          # bit flips in a live process's memory
+    DATA = "data"              # bit flips in job data and protected tables
+    STORAGE = "storage"        # corrupted checkpoints, telemetry store; a full disk
+    LINK = "link"              # loss, delay, corruption, outage
+    TELECOMMAND = "telecommand"  # forged, replayed, malformed telecommands
+    SENSOR = "sensor"          # stuck, noisy, offline sensors
+    POWER = "power"            # solar string loss, battery fade
+    THERMAL = "thermal"        # radiator degradation
+
+
+class FaultError(ValueError):
+    """A fault cannot be injected as asked: unknown name, bad parameter, no such target."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an injector, with its type, default and bounds."""
+
+    name: str
+    type: type
+    doc: str
+    default: Any = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        """The value converted to ``type`` and checked, or :class:`FaultError` saying why."""
+        if self.type is bool and not isinstance(value, bool):
+            raise FaultError(f"parameter {self.name!r} must be true or false, not {value!r}")
+        try:
+            converted = self.type(value)
+        except (TypeError, ValueError) as exc:
+            raise FaultError(f"parameter {self.name!r} must be {self.type.__name__}, "
+                             f"not {value!r}") from exc
+        if self.choices and converted not in self.choices:
+            raise FaultError(f"parameter {self.name!r} must be one of {list(self.choices)}, "
+                             f"not {value!r}")
+        if self.min is not None and converted < self.min:
+            raise FaultError(f"parameter {self.name!r} must be ≥ {self.min}, not {value!r}")
+        if self.max is not None and converted > self.max:
+            raise FaultError(f"parameter {self.name!r} must be ≤ {self.max}, not {value!r}")
+        return converted
+
+
+@dataclass
+class Injection:
+    """What an injector did: kept as the evidence of a scenario step or a campaign run."""
+
+    fault: str
+    fault_class: str
+    target: str
+    params: dict[str, Any]
+    detail: str  #: one line a test engineer reads, e.g. "SIGKILL jobs (pid 4242)"
+    wall_time: float = field(default_factory=time.time)
+    evidence: dict[str, Any] = field(default_factory=dict)  #: anything worth keeping
+    lasting: bool = False  #: a ``clear`` ends it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"fault": self.fault, "class": self.fault_class, "target": self.target,
+                "params": self.params, "detail": self.detail, "wall_time": self.wall_time,
+                "evidence": self.evidence, "lasting": self.lasting}
+
+
+class Fault(ABC):
+    """An injector. Subclasses set the class attributes and implement ``targets``/``inject``."""
+
+    name: ClassVar[str]
+    fault_class: ClassVar[FaultClass]
+    doc: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    @abstractmethod
+    def targets(self, bed: Testbed) -> list[str]:
+        """What this fault can hit on ``bed`` now (never empty where it applies at all)."""
+
+    @abstractmethod
+    def inject(self, bed: Testbed, target: str, params: Mapping[str, Any],
+               rng: random.Random) -> Injection:
+        """Do it; ``params`` are already checked and complete (defaults filled in)."""
+
+    def clear(self, bed: Testbed, injection: Injection) -> None:
+        """End a lasting fault (no-op for a one-shot one)."""
+        del bed, injection
+
+    # ------------------------------------------------------------------ machinery
+    def check_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` checked and completed with defaults; unknown names are an error."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise FaultError(f"fault {self.name!r} has no parameter {unknown[0]!r}"
+                             f"{_did_you_mean(unknown[0], known)}; it takes "
+                             f"{sorted(known) or 'none'}")
+        return {name: p.check(given[name]) if name in given else p.default
+                for name, p in known.items()}
+
+    def run(self, bed: Testbed, target: str | None = None,
+            params: Mapping[str, Any] | None = None,
+            rng: random.Random | None = None) -> Injection:
+        """Check everything, pick a target if none is given, inject."""
+        checked = self.check_params(params or {})
+        rng = rng or random.Random()
+        available = self.targets(bed)
+        if not available:
+            raise FaultError(f"fault {self.name!r} has nothing to hit on this flatsat")
+        if target is None:
+            target = rng.choice(available)
+        elif target not in available:
+            raise FaultError(f"fault {self.name!r} cannot hit {target!r}"
+                             f"{_did_you_mean(target, available)}; its targets here: "
+                             f"{available}")
+        return self.inject(bed, target, checked, rng)
+
+    def describe(self) -> dict[str, Any]:
+        """For ``sunlit-hil inject --list`` and the docs."""
+        return {"name": self.name, "class": self.fault_class.value, "doc": self.doc,
+                "params": [{"name": p.name, "type": p.type.__name__, "default": p.default,
+                            "doc": p.doc} for p in self.params]}
+
+
+def _did_you_mean(name: str, known: Any) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_REGISTRY: dict[str, Fault] = {}
+
+
+def register(fault_type: type[Fault]) -> type[Fault]:
+    """Class decorator: make an injector known by its ``name``."""
+    if fault_type.name in _REGISTRY:
+        raise ValueError(f"fault {fault_type.name!r} registered twice")
+    _REGISTRY[fault_type.name] = fault_type()
+    return fault_type
+
+
+def get_fault(name: str) -> Fault:
+    """The injector called ``name``, or :class:`FaultError` naming the known ones."""
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise FaultError(f"unknown fault {name!r}{_did_you_mean(name, _REGISTRY)}; known: "
+                         f"{sorted(_REGISTRY)}") from None
+
+
+def all_faults() -> dict[str, Fault]:
+    """Every registered injector by name."""
+    _load_all()
+    return dict(_REGISTRY)
+
+
+def _load_all() -> None:
+    import hil.faults.catalog  # noqa: F401  (registers every injector)

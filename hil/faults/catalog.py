@@ -1,0 +1,3 @@
+"""Imports every injector module so that each registers itself."""
+
+from hil.faults import process  # noqa: F401
