@@ -5,6 +5,8 @@ comms on a free UDP port). :func:`start_testbed` adds what fault injection, scen
 and the demo mission need on top: a link-impairment proxy between comms and the ground (so link
 faults are real dropped, delayed and corrupted datagrams), a ground station talking through it
 with an archive, and a tap on the onboard bus for the harness's own observations.
+:func:`attach_testbed` wraps a flatsat that another process started (``sunlit-flight run``,
+``sunlit-hil flatsat``) in the same :class:`Testbed`, so ``sunlit-hil inject`` can break it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hil.stack import BusTap, LocalStack
 if TYPE_CHECKING:
     from ground.station import GroundStation
     from hil.linksim import LinkSim
+    from hil.linksim.control import ControlClient
 
 #: Fast supervision and telemetry, always in contact, mission time 60x the wall clock (the
 #: power app's first state of charge comes after one 10 s control period: 1/6 s here).
@@ -60,7 +63,9 @@ class Flatsat:
 
     @property
     def key_file(self) -> Path:
-        return self.run_dir / "keys" / "link.key"
+        """The link key comms uses: the configured ``key_file``, else the run directory's."""
+        configured = self.config.get("apps", {}).get("comms", {}).get("key_file")
+        return Path(configured) if configured else self.run_dir / "keys" / "link.key"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -90,7 +95,11 @@ class Flatsat:
         """The pid of ``app``'s process now (``executive``: the executive's own), or None."""
         if app == "executive":
             process = self.stack.process
-            return None if process is None or process.poll() is not None else process.pid
+            if process is None:  # attached: whoever holds the run directory's pid file
+                from flight.cli import running_pid
+
+                return running_pid(self.stack.run_dir)
+            return None if process.poll() is not None else process.pid
         pid = self.stack.process_row(app).get("pid")
         return int(pid) if pid else None
 
@@ -132,13 +141,25 @@ class Testbed(Flatsat):
     breaking.
     """
 
+    __test__ = False  # not a pytest test class, despite its name
+
     link: LinkSim | None = None
     ground: GroundStation | None = None
     tap: BusTap | None = None
+    #: A link proxy in another process, driven over its control port (attached testbeds).
+    link_control: ControlClient | None = None
+    #: Where the ground's ARSN counter lives: a frame the harness seals draws from it too, so
+    #: it never collides with the ground station's own frames.
+    ground_state: Path | None = None
+
+    @property
+    def ground_dir(self) -> Path:
+        """Where the ground station keeps its ARSN state and archive."""
+        return self.ground_state if self.ground_state is not None else self.run_dir / "ground"
 
     @property
     def archive_path(self) -> Path:
-        return self.run_dir / "ground" / "archive.sqlite"
+        return self.ground_dir / "archive.sqlite"
 
     def require_ground(self) -> GroundStation:
         if self.ground is None:
@@ -154,8 +175,14 @@ class Testbed(Flatsat):
 @contextlib.contextmanager
 def start_testbed(overrides: Iterable[str] = FLATSAT_OVERRIDES, *, config: str | None = None,
                   keep: bool = False, timeout: float = 30.0, run_dir: Path | None = None,
-                  link_seed: int | None = None) -> Iterator[Testbed]:
-    """Start a flatsat, its link proxy, a ground station through it and a bus tap."""
+                  link_seed: int | None = None,
+                  ground_dir: Path | None = None) -> Iterator[Testbed]:
+    """Start a flatsat, its link proxy, a ground station through it and a bus tap.
+
+    The ground keeps its ARSN state and archive in ``ground_dir`` (default: ``RUN_DIR/ground``);
+    give one elsewhere when the run directory is meant to fill up (a full-disk test), since the
+    operator's machine is not the one whose disk is full.
+    """
     from ground.station import GroundStation
     from hil.linksim import LinkSim
 
@@ -164,15 +191,90 @@ def start_testbed(overrides: Iterable[str] = FLATSAT_OVERRIDES, *, config: str |
     with start_flatsat(overrides, config=config, keep=keep, timeout=timeout,
                        run_dir=run_dir) as sat, \
             LinkSim(("127.0.0.1", 0), sat.address, seed=link_seed) as link:
-        (sat.run_dir / "ground").mkdir(exist_ok=True)
-        bed = Testbed(sat.stack, sat.run_dir, sat.address, sat.ground_address, link=link)
+        ground = ground_dir if ground_dir is not None else sat.run_dir / "ground"
+        ground.mkdir(mode=0o700, parents=True, exist_ok=True)
+        bed = Testbed(sat.stack, sat.run_dir, sat.address, sat.ground_address, link=link,
+                      ground_state=ground)
         bed.tap = sat.stack.tap("evt.", "tlm.")
         station = GroundStation.connect(
             link.ground_address[:2], key_file=bed.key_file, dictionary=bed.dictionary(),
-            archive=bed.archive_path, state_dir=bed.run_dir / "ground")
+            archive=bed.archive_path, state_dir=ground)
         bed.ground = station
         try:
             station.ping(timeout=10.0)
             yield bed
         finally:
             station.close()
+
+
+class TestbedError(RuntimeError):
+    """No flatsat to attach to at the given run directory (or its link proxy does not answer)."""
+
+    __test__ = False
+
+
+def _address(text: Any) -> tuple[str, int]:
+    """``HOST:PORT`` from the resolved config (comms' own parser's rules), or ("", 0)."""
+    host, _, port = str(text or "").split(",")[0].strip().rpartition(":")
+    return (host or "127.0.0.1", int(port)) if port.isdigit() else ("", 0)
+
+
+def _attached_config(root: Path) -> dict[str, Any]:
+    if not root.is_dir():
+        raise TestbedError(f"no flatsat at {root}: no such directory")
+    path = root / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TestbedError(f"no flatsat at {root}: it has no config.json (not a run "
+                           f"directory, or the stack never started there)") from None
+    except (OSError, ValueError) as exc:
+        raise TestbedError(f"no flatsat at {root}: {path} is unreadable ({exc})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("apps"), dict):
+        raise TestbedError(f"no flatsat at {root}: {path} is not a resolved Sunlit config")
+    return config
+
+
+@contextlib.contextmanager
+def attach_testbed(run_dir: Path, *, linksim_control: str | None = None,
+                   ground_state: Path | None = None, timeout: float = 5.0) -> Iterator[Testbed]:
+    """A :class:`Testbed` around the flatsat another process runs from ``run_dir``.
+
+    Nothing is started or stopped: the stack's processes belong to whoever started them. The
+    testbed has no in-process link proxy, ground station or bus tap; ``linksim_control``
+    (``HOST:PORT`` of a ``sunlit-hil linksim --control`` proxy in front of comms) gives link
+    faults a proxy to drive. ``ground_state`` is the ground's ARSN state directory (default:
+    the operator's, :func:`ground.link.default_state_dir`). :class:`TestbedError` when no
+    executive holds the run directory or it does not answer within ``timeout``.
+    """
+    from flight.cli import running_pid
+    from ground.link import default_state_dir
+    from hil.linksim.control import ControlClient, ControlError
+
+    root = Path(run_dir).resolve()
+    config = _attached_config(root)
+    stack = LocalStack(root)
+    control = None
+    try:
+        pid = running_pid(stack.run_dir)
+        if pid is None:
+            raise TestbedError(f"no flatsat at {root}: no executive holds its pid file")
+        reply = stack.command("executive", "status", timeout=timeout)
+        if not reply.ok:
+            raise TestbedError(f"no flatsat at {root}: executive {pid} does not answer "
+                               f"({reply.reason.name} {reply.message})".rstrip())
+        comms = config["apps"].get("comms", {})
+        if linksim_control is not None:
+            try:
+                control = ControlClient(linksim_control)
+                control.ping()
+            except (ValueError, OSError, ControlError) as exc:
+                raise TestbedError(f"link proxy control port {linksim_control}: {exc}") from None
+        yield Testbed(stack, root, _address(comms.get("address")), _address(comms.get("ground")),
+                      link_control=control,
+                      ground_state=ground_state if ground_state is not None
+                      else default_state_dir())
+    finally:
+        if control is not None:
+            control.close()
+        stack.stop()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import math
 import random
 import time
 from abc import ABC, abstractmethod
@@ -68,6 +69,10 @@ class Param:
         except (TypeError, ValueError) as exc:
             raise FaultError(f"parameter {self.name!r} must be {self.type.__name__}, "
                              f"not {value!r}") from exc
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise FaultError(f"parameter {self.name!r} must be a finite number, not {value!r}")
+        if self.type is int and isinstance(value, float) and not value.is_integer():
+            raise FaultError(f"parameter {self.name!r} must be a whole number, not {value!r}")
         if self.choices and converted not in self.choices:
             raise FaultError(f"parameter {self.name!r} must be one of {list(self.choices)}, "
                              f"not {value!r}")
@@ -76,6 +81,16 @@ class Param:
         if self.max is not None and converted > self.max:
             raise FaultError(f"parameter {self.name!r} must be ≤ {self.max}, not {value!r}")
         return converted
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.type.__name__,
+                               "default": self.default, "doc": self.doc}
+        for key in ("min", "max"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.choices:
+            out["choices"] = list(self.choices)
+        return out
 
 
 @dataclass
@@ -96,6 +111,24 @@ class Injection:
                 "params": self.params, "detail": self.detail, "wall_time": self.wall_time,
                 "evidence": self.evidence, "lasting": self.lasting}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Injection:
+        """An injection read back from :meth:`to_dict`'s JSON (to clear it later, elsewhere)."""
+        if not isinstance(data, Mapping):
+            raise FaultError("an injection must be a JSON object")
+        missing = sorted({"fault", "class", "target", "detail"} - set(data))
+        if missing:
+            raise FaultError(f"not an injection: no {missing[0]!r}")
+        params, evidence = data.get("params") or {}, data.get("evidence") or {}
+        if not isinstance(params, Mapping) or not isinstance(evidence, Mapping):
+            raise FaultError("not an injection: 'params' and 'evidence' must be objects")
+        try:
+            wall_time = float(data.get("wall_time", time.time()))
+        except (TypeError, ValueError):
+            raise FaultError("not an injection: 'wall_time' is not a number") from None
+        return cls(str(data["fault"]), str(data["class"]), str(data["target"]), dict(params),
+                   str(data["detail"]), wall_time, dict(evidence), bool(data.get("lasting")))
+
 
 class Fault(ABC):
     """An injector. Subclasses set the class attributes and implement ``targets``/``inject``."""
@@ -104,6 +137,10 @@ class Fault(ABC):
     fault_class: ClassVar[FaultClass]
     doc: ClassVar[str]
     params: ClassVar[tuple[Param, ...]] = ()
+    #: What ``targets`` lists, in words (for ``--list`` and the docs).
+    target_doc: ClassVar[str] = ""
+    #: The fault stays until ``clear`` (a link impairment, a stuck sensor, a full disk).
+    lasting: ClassVar[bool] = False
 
     @abstractmethod
     def targets(self, bed: Testbed) -> list[str]:
@@ -117,6 +154,11 @@ class Fault(ABC):
     def clear(self, bed: Testbed, injection: Injection) -> None:
         """End a lasting fault (no-op for a one-shot one)."""
         del bed, injection
+
+    def why_no_targets(self, bed: Testbed) -> str:
+        """Why ``targets`` is empty on ``bed``, for the error message (override to say)."""
+        del bed
+        return ""
 
     # ------------------------------------------------------------------ machinery
     def check_params(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,7 +180,9 @@ class Fault(ABC):
         rng = rng or random.Random()
         available = self.targets(bed)
         if not available:
-            raise FaultError(f"fault {self.name!r} has nothing to hit on this flatsat")
+            why = self.why_no_targets(bed)
+            raise FaultError(f"fault {self.name!r} has nothing to hit on this flatsat"
+                             f"{': ' + why if why else ''}")
         if target is None:
             target = rng.choice(available)
         elif target not in available:
@@ -150,8 +194,8 @@ class Fault(ABC):
     def describe(self) -> dict[str, Any]:
         """For ``sunlit-hil inject --list`` and the docs."""
         return {"name": self.name, "class": self.fault_class.value, "doc": self.doc,
-                "params": [{"name": p.name, "type": p.type.__name__, "default": p.default,
-                            "doc": p.doc} for p in self.params]}
+                "targets": self.target_doc, "lasting": self.lasting,
+                "params": [p.describe() for p in self.params]}
 
 
 def _did_you_mean(name: str, known: Any) -> str:

@@ -12,21 +12,20 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hil.faults.base import Fault, FaultClass, FaultError, Injection, register
+from hil.faults.onboard import flatsat_pid, supervised_apps
 
 if TYPE_CHECKING:
     from hil.testbed import Testbed
 
-
-def supervised_apps(bed: Testbed) -> list[str]:
-    """The apps the executive runs right now (with a pid)."""
-    return sorted(row["name"] for row in bed.stack.status()["processes"] if row.get("pid"))
+__all__ = ["Crash", "Hang", "supervised_apps"]
 
 
 def _signal(bed: Testbed, fault: str, target: str, sig: signal.Signals) -> Injection:
-    pid = bed.pid(target)
-    if pid is None:
-        raise FaultError(f"{target} has no process to signal right now")
-    os.kill(pid, sig)
+    try:
+        pid = flatsat_pid(bed, target)
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        raise FaultError(f"{target} exited before it could be signalled") from None
     return Injection(fault, FaultClass.PROCESS.value, target, {},
                      f"{sig.name} {target} (pid {pid})", evidence={"pid": pid})
 
@@ -36,6 +35,7 @@ class Crash(Fault):
     name = "crash"
     fault_class = FaultClass.PROCESS
     doc = "SIGKILL an app's process: the executive must restart it and it must resume."
+    target_doc = "an app the executive runs"
 
     def targets(self, bed: Testbed) -> list[str]:
         return supervised_apps(bed)
@@ -51,6 +51,7 @@ class Hang(Fault):
     fault_class = FaultClass.PROCESS
     doc = ("SIGSTOP an app's process: its heartbeats stop, the executive must declare it hung, "
            "kill and restart it.")
+    target_doc = "an app the executive runs"
 
     def targets(self, bed: Testbed) -> list[str]:
         return supervised_apps(bed)
