@@ -1,34 +1,67 @@
-"""``sunlit-hil flatsat``: bring a flatsat up and fly the demo mission on it."""
+"""``sunlit-hil flatsat``: fly the demo mission on a simulated flatsat and write its report."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from hil.mission.plan import (
+    DEFAULT_EPOCH,
+    DEFAULT_ORBITS,
+    DEFAULT_SPEED,
+    DEFAULT_UPSET_RATE,
+)
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run-dir", type=Path, default=None)
-    parser.add_argument("--config", help="TOML file (default: the built-in sim profile)")
-    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
-    parser.add_argument("--duration", type=float, default=45.0,
-                        help="seconds of live telemetry (default 45: two orbits at 300x)")
-    parser.add_argument("--speed", type=float, default=300.0,
-                        help="mission seconds per wall second (default 300)")
-    parser.add_argument("--keep", action="store_true",
-                        help="leave the stack running afterwards")
-    parser.add_argument("--kill", metavar="APP", default="health",
-                        help="SIGKILL this app half-way to show recovery ('' for none)")
+    parser.description = (
+        "Fly the demo mission: about three orbits of a simulated flatsat at high time "
+        "acceleration, with ground passes, eclipses, radiation upsets and a killed app; "
+        "then print a summary and write a report directory (plots, report.html, report.md).")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--orbits", type=float, default=None,
+                        help=f"mission length in orbits (default {DEFAULT_ORBITS:g}), "
+                             "stretched to the end of the pass in progress then")
+    length.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="mission length in wall-clock seconds, exactly")
+    parser.add_argument("--speed", type=float, default=DEFAULT_SPEED,
+                        help=f"mission seconds per wall second (default {DEFAULT_SPEED:g})")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the world's random draws (upsets) and the link proxy "
+                             "(default 1)")
+    parser.add_argument("--epoch", default=DEFAULT_EPOCH,
+                        help=f"mission start, UTC (default {DEFAULT_EPOCH}: eclipse season)")
+    parser.add_argument("--upset-rate", type=float, default=DEFAULT_UPSET_RATE,
+                        metavar="PER_BIT_DAY",
+                        help=f"upsets per bit per day outside the SAA (default "
+                             f"{DEFAULT_UPSET_RATE:g}, measured on Alsat-1's SRAM; LEO: "
+                             "1e-11 to 1e-6)")
+    parser.add_argument("--report", type=Path, default=None, metavar="DIR",
+                        help="report directory (default RUN_DIR/report)")
     parser.add_argument("--no-jobs", dest="jobs", action="store_false",
-                        help="do not queue the demo compute jobs")
-    parser.add_argument("--upset-rate", type=float, default=1e-6, metavar="PER_BIT_DAY",
-                        help="radiation upsets per bit per day outside the SAA (default 1e-6, "
-                             "the top of the LEO range, so a short demo sees some)")
+                        help="uplink no compute jobs")
+    parser.add_argument("--kill", metavar="APP", default="jobs",
+                        help="SIGKILL this app mid-mission to show recovery (default jobs; "
+                             "'' for none)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the flatsat running after the mission, until Ctrl-C")
+    parser.add_argument("--run-dir", type=Path, default=None,
+                        help="a new or empty run directory (default: a fresh one under /tmp)")
+    parser.add_argument("--config", help="TOML file (default: the built-in sim profile)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override one configuration value (repeatable; after the "
+                             "mission's own)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hil.flatsat import run_flatsat
+    from hil.flatsat import run_mission
+    from hil.mission.plan import Settings
 
-    overrides = (f"time.speed={args.speed}",
-                 f"apps.world.upset_rate_per_bit_day={args.upset_rate}", *args.set)
-    return run_flatsat(args.run_dir, args.duration, args.keep, args.kill or None,
-                       args.config, overrides, jobs=args.jobs)
+    settings = Settings(speed=args.speed, orbits=args.orbits if args.duration is None
+                        else None, duration_s=args.duration, seed=args.seed,
+                        epoch=args.epoch, upset_rate=args.upset_rate, kill=args.kill or None,
+                        jobs=args.jobs, sets=tuple(args.set))
+    if settings.orbits is None and settings.duration_s is None:
+        settings = Settings(**{**settings.__dict__, "orbits": DEFAULT_ORBITS})
+    return run_mission(settings, run_dir=args.run_dir, report_dir=args.report, keep=args.keep,
+                       config=args.config)
