@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hil.board.stack import HAL_CHOICES
 from hil.mission.plan import (
     DEFAULT_EPOCH,
     DEFAULT_ORBITS,
@@ -51,9 +52,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one configuration value (repeatable; after the "
                              "mission's own)")
+    board = parser.add_argument_group(
+        "a board over ssh", "Deploy to a board, start the stack there and watch it over the real "
+        "space link (docs/deploy.md). --duration, --keep, --config and --set apply.")
+    board.add_argument("--board", metavar="USER@HOST",
+                       help="deploy to this board over ssh instead of simulating here")
+    board.add_argument("--hal", default="auto", choices=HAL_CHOICES,
+                       help="the board's HAL (default: detected on the board)")
+    board.add_argument("--python", default="python3", help="the board's Python (default python3)")
+    board.add_argument("--ssh-option", action="append", default=[], metavar="OPT",
+                       help="one extra ssh argument, e.g. --ssh-option=-p2222 (repeatable)")
+    board.add_argument("--stop", action="store_true",
+                       help="only stop a stack left running on the board with --keep")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.board:
+        return _run_board(args)
     from hil.flatsat import run_mission
     from hil.mission.plan import Settings
 
@@ -65,3 +80,21 @@ def run(args: argparse.Namespace) -> int:
         settings = Settings(**{**settings.__dict__, "orbits": DEFAULT_ORBITS})
     return run_mission(settings, run_dir=args.run_dir, report_dir=args.report, keep=args.keep,
                        config=args.config)
+
+
+def _run_board(args: argparse.Namespace) -> int:
+    import sys
+
+    from hil.board import BoardError, BoardStack
+    from hil.board.fly import fly_board
+
+    try:
+        stack = BoardStack(args.board, hal=args.hal, python=args.python,
+                           ssh_options=args.ssh_option, overrides=args.set, config=args.config,
+                           log=print)
+        if args.stop:
+            return 0 if stack.stop() in (0, 3) else 1
+    except BoardError as exc:
+        print(f"sunlit-hil flatsat: {exc}", file=sys.stderr)
+        return 2
+    return fly_board(stack, duration=args.duration or 30.0, keep=args.keep, out=sys.stdout)

@@ -264,6 +264,26 @@ def test_flatsat_on_the_board_talks_to_a_ground_over_udp(deployed: Deployed) -> 
     assert stack.stop() == 3  # nothing left to stop
 
 
+def test_sunlit_hil_flatsat_board_deploys_checks_every_app_and_stops(
+        deployed: Deployed) -> None:
+    """What a flatsat engineer types: the whole bring-up through the CLI, over the real link."""
+    from hil.testbed import free_udp_port
+
+    board = deployed.board
+    argv = [sys.executable, "-m", "hil.cli", "flatsat", "--board", board.target,
+            *(f"--ssh-option={option}" for option in board.ssh_options), "--duration", "4",
+            "--set", f"apps.comms.address=127.0.0.1:{free_udp_port()}",
+            *(f"--set={item}" for item in FLATSAT_OVERRIDES)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=180)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "ping over the link:" in text
+    for app in ("comms", "executive", "health", "jobs", "power", "thermal", "world"):
+        assert f"{app}.noop: completed" in text, text
+    assert "mode=NOMINAL" in text
+    assert "Stack on the board stopped cleanly." in text
+
+
 def test_a_stack_that_cannot_start_is_reported_with_its_output(deployed: Deployed) -> None:
     name = "r" * 90
     stack = deployed.board.stack(run_dir=f"~/{name}")  # too long for ipc:// sockets
