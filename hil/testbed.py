@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hil.stack import BusTap, LocalStack
+from hil.stack import BusTap, LocalStack, StackError
 
 if TYPE_CHECKING:
     from ground.station import GroundStation
@@ -196,6 +196,7 @@ def start_testbed(overrides: Iterable[str] = FLATSAT_OVERRIDES, *, config: str |
         bed = Testbed(sat.stack, sat.run_dir, sat.address, sat.ground_address, link=link,
                       ground_state=ground)
         bed.tap = sat.stack.tap("evt.", "tlm.")
+        _await_link_key(bed, timeout)
         station = GroundStation.connect(
             link.ground_address[:2], key_file=bed.key_file, dictionary=bed.dictionary(),
             archive=bed.archive_path, state_dir=ground)
@@ -205,6 +206,21 @@ def start_testbed(overrides: Iterable[str] = FLATSAT_OVERRIDES, *, config: str |
             yield bed
         finally:
             station.close()
+
+
+def _await_link_key(bed: Testbed, timeout: float) -> None:
+    """Comms writes the link key on its first start; a ground cannot connect before that.
+
+    A boot that timed out (a slow machine) can leave the executive up while comms is not:
+    say so, rather than failing later on a missing key file.
+    """
+    from hil.stack import wait_until
+
+    try:
+        wait_until(lambda: bed.key_file.exists() or None, timeout, "comms to write its link key")
+    except StackError as exc:
+        raise StackError(f"{exc} (executive mode {bed.stack.mode()}; see "
+                         f"{bed.run_dir / 'stack.out'})") from None
 
 
 class TestbedError(RuntimeError):
