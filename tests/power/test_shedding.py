@@ -65,6 +65,26 @@ def test_unknown_soc_sheds_compute_only() -> None:
     assert shedder.on["radio"] and shedder.on["heater_noncritical"]
 
 
+@given(st.lists(st.one_of(st.none(), st.floats(0.9, 1.0)), min_size=1, max_size=200))
+def test_an_intermittent_soc_sensor_cannot_make_compute_flap(readings: list[float | None]) -> None:
+    """Compute, once shed for an unknown SoC, needs three plausible samples in a row back."""
+    shedder = LoadShedder()
+    run = 0
+    for soc in readings:
+        was_on = shedder.on["compute"]
+        shedder.update(soc, THRESHOLDS)
+        run = 0 if soc is None else run + 1
+        if not was_on and shedder.on["compute"]:
+            assert run >= shedder.trust_after
+
+
+def test_compute_returns_after_three_plausible_samples() -> None:
+    shedder = LoadShedder()
+    shedder.update(None, THRESHOLDS)
+    assert [shedder.update(0.95, THRESHOLDS) for _ in range(2)] == [[], []]
+    assert [(s.load, s.on) for s in shedder.update(0.95, THRESHOLDS)] == [("compute", True)]
+
+
 def test_safe_mode_sheds_compute() -> None:
     shedder = LoadShedder()
     assert [s.load for s in shedder.update(0.95, THRESHOLDS, safe_mode=True)] == ["compute"]

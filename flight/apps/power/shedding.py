@@ -30,11 +30,16 @@ class LoadShedder:
     A load is shed when SoC falls below its shed threshold and restored only when SoC rises
     above its (higher) restore threshold, so between the two nothing changes. Without a
     plausible SoC the compute load is shed (the one load whose draw can empty the battery
-    fast) and the others keep their state.
+    fast) and the others keep their state; compute comes back only after ``trust_after``
+    plausible samples in a row, so a sensor that lies now and then (noise pushing it out of
+    range) cannot switch the payload on and off at every sample.
     """
 
     loads: tuple[Load, ...] = SHEDDABLE
     on: dict[str, bool] = field(default_factory=dict)
+    trust_after: int = 3
+    _plausible_run: int = 0
+    _shed_unknown: bool = False
 
     def __post_init__(self) -> None:
         for load in self.loads:
@@ -43,6 +48,7 @@ class LoadShedder:
     def update(self, soc: float | None, thresholds: dict[str, tuple[float, float]],
                safe_mode: bool = False) -> list[Switch]:
         """Apply one sample; ``thresholds`` maps load name → (shed_soc, restore_soc)."""
+        self._plausible_run = 0 if soc is None else self._plausible_run + 1
         switches = []
         for load in self.loads:
             shed, restore = thresholds[load.name]
@@ -56,8 +62,15 @@ class LoadShedder:
                 safe_mode: bool) -> tuple[bool, str] | None:
         if load.name == "compute" and safe_mode:
             return False, "SAFE mode"
+        if load.name == "compute":
+            if soc is None:
+                self._shed_unknown = True
+                return False, "state of charge unknown"
+            if self._shed_unknown and self._plausible_run < self.trust_after:
+                return None  # not yet trusted again: stays as it is
+            self._shed_unknown = False
         if soc is None:
-            return (False, "state of charge unknown") if load.name == "compute" else None
+            return None
         if soc < shed:
             return False, f"SoC {soc:.3f} below {shed:.2f}"
         if soc > restore:
