@@ -33,6 +33,7 @@ class PauseReason(str, enum.Enum):
     OPERATOR = "operator"  # only a resume command ends it
     SAFE = "safe"  # ends when the mode leaves SAFE
     POWER = "power"  # ends when the compute budget comes back
+    STORAGE = "storage"  # the result could not be written (full disk): retried after a while
 
 
 @dataclass

@@ -211,6 +211,11 @@ def _fail(obs: dict[str, Any], exc: BaseException) -> None:
 
 def _keep_or_remove(run_dir: Path, context: dict[str, Any], run_id: int) -> str | None:
     """Remove the run dir, or move it into ``<campaign>/runs/<id>`` with --keep-runs."""
+    ground = run_dir.with_name(run_dir.name + "-ground")
+    if ground.is_dir():  # the ground's side goes with it: inside the run dir from now on
+        with contextlib.suppress(OSError, shutil.Error):
+            shutil.move(str(ground), str(run_dir / "ground-side"))
+        shutil.rmtree(ground, ignore_errors=True)
     campaign = context.get("campaign_dir")
     if context.get("keep_runs") and campaign and Path(campaign).is_dir():
         dest = Path(campaign) / "runs" / ("golden" if run_id < 0 else f"{run_id:05d}")
@@ -224,6 +229,26 @@ def _keep_or_remove(run_dir: Path, context: dict[str, Any], run_id: int) -> str 
 
 
 # ------------------------------------------------------------------------------ the flight
+
+#: Parameters a campaign draws for a fault (the rest keep their defaults). A damaged file is
+#: read back within the run (``restart``: its owner is killed and restarted) wherever the owner
+#: is an app the executive restarts: a corruption nobody reads before the run ends would be
+#: counted masked while it still lies in wait. The executive's own files are read at its next
+#: start, which a run does not reach.
+SAMPLED_PARAMS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "checkpoint_corrupt": {"how": ("flip", "truncate"), "restart": (True,)},
+    "tmstore_corrupt": {"how": ("flip", "truncate", "garble"), "restart": (True,)},
+}
+
+
+def sampled_params(fault: str, target: str, rng: random.Random) -> dict[str, Any]:
+    """This run's draw of the fault's sampled parameters (see :data:`SAMPLED_PARAMS`)."""
+    params = {name: rng.choice(choices)
+              for name, choices in SAMPLED_PARAMS.get(fault, {}).items()}
+    if target.split("/")[0] == "executive":
+        params.pop("restart", None)
+    return params
+
 
 
 @contextlib.contextmanager
@@ -250,9 +275,13 @@ def _fly(spec: dict[str, Any], context: dict[str, Any], run_dir: Path, t0: float
 
     timings: dict[str, float] = {}
     obs["timings"] = timings
+    # The ground's archive and ARSN state live beside the run dir, not on it: a full disk
+    # (its own small filesystem) is the spacecraft's, not the ground's.
+    ground_dir = run_dir.with_name(run_dir.name + "-ground")
     with _run_dir_filesystem(spec.get("fault"), run_dir), \
             start_testbed(CAMPAIGN_OVERRIDES, run_dir=run_dir, timeout=NOMINAL_TIMEOUT_S,
-                          link_seed=int(spec["seed"]) & 0xFFFFFFFF) as bed:
+                          link_seed=int(spec["seed"]) & 0xFFFFFFFF,
+                          ground_dir=ground_dir) as bed:
         bus = observe.BusLog(bed, t0)
         try:
             _wait_nominal(bed)
@@ -369,7 +398,9 @@ class Flight:
             target = self.rng.choice(available)
         self.obs["target"] = target
         self.t_inject_start = self.now()
-        injection = _bounded(lambda: self.fault.run(bed, target, None, self.rng),
+        params = sampled_params(self.spec["fault"], target, self.rng)
+        self.obs["fault_params"] = params
+        injection = _bounded(lambda: self.fault.run(bed, target, params, self.rng),
                              INJECT_TIMEOUT_S, "the injector")
         self.injection = injection
         self.t_inject_end = self.now()

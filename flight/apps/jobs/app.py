@@ -38,6 +38,8 @@ UPSET_TOPIC = "env.upset"
 ASSUMED_CHECKPOINT_BPS = 200e6
 #: Level-triggered actuation: the world forgets a duty it has not heard again for a while.
 DUTY_REPUBLISH_S = 1.0
+#: Wall seconds before a result the disk refused is offered to it again.
+STORAGE_RETRY_S = 2.0
 
 
 class JobsApp(App):
@@ -68,7 +70,9 @@ class JobsApp(App):
         self.checkpoint_cost_s = 0.0
         self.interval_s = float(self.params["checkpoint_min_s"])
         self.stats = dict.fromkeys(("steps", "detections", "corrected", "masked", "rollbacks",
-                                    "checkpoints", "checkpoint_fallbacks", "sim_flips"), 0)
+                                    "checkpoints", "checkpoint_fallbacks", "sim_flips",
+                                    "storage_holds"), 0)
+        self._storage_retry_at = 0.0
         self.last_step_ms = 0.0
         self._duty_published = 0.0
         self.subscribe(f"{ENV_ACTUATE}thermal", self._thermal)
@@ -186,6 +190,9 @@ class JobsApp(App):
                     self._pause(job, reason)
                 elif not hold and reason in job.paused:
                     self._release(job, reason)
+            if PauseReason.STORAGE.value in job.paused \
+                    and time.monotonic() >= self._storage_retry_at:
+                self._release(job, PauseReason.STORAGE.value)
 
     def _choose(self) -> None:
         """Keep computing the best runnable job; switch (checkpointed) when another outranks it."""
@@ -241,6 +248,8 @@ class JobsApp(App):
         if done.error:
             self._finish(job, JobState.FAILED, why=done.error)
             return
+        if done.storage_error:
+            self._hold_for_storage(run, done.storage_error)
         rollback = self._account(job, done.report.findings)
         if rollback:
             self._rollback(run, rollback)
@@ -256,6 +265,20 @@ class JobsApp(App):
             job.result, job.sha256, job.result_bytes = done.result
             self._finish(job, JobState.DONE)
         self._apply_upsets()
+
+    def _hold_for_storage(self, run: Running, why: str) -> None:
+        """The result is computed but the disk refused it: hold the job, try again later.
+
+        A full disk is a condition that passes (the ground deletes results, FDIR frees space);
+        failing a job that computed correctly would lose the work.
+        """
+        run.next_step = run.kind.total_steps if run.kind else run.next_step
+        self.stats["storage_holds"] += 1
+        self.emit("RESULT_NOT_STORED", job=run.job.id, why=why,
+                  retry_s=round(STORAGE_RETRY_S, 1))
+        if PauseReason.STORAGE.value not in run.job.paused:
+            self._pause(run.job, PauseReason.STORAGE.value)
+        self._storage_retry_at = time.monotonic() + STORAGE_RETRY_S
 
     def _account(self, job: Job, findings: list[Finding]) -> str:
         """Count and report each finding; the policy's first response may ask for a rollback."""

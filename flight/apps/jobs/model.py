@@ -70,6 +70,8 @@ JOBS_MODEL = AppModel(
                 "(mission time; the radiation monitor's estimate).", "s"),
         Channel("done", INT, "Jobs finished with a stored, verified result."),
         Channel("failed", INT, "Jobs that failed."),
+        Channel("storage_holds", INT, "Results the disk refused (held and retried, not lost).",
+                limits=Limits(yellow_high=0)),
         Channel("sim_flips", INT, "Simulation truth: upsets the world landed in job data or "
                 "checkpoints (never used for detection)."),
     ),
@@ -82,6 +84,8 @@ JOBS_MODEL = AppModel(
         Event("JOB_DONE", Severity.INFO, "Job {job} ({kind}) done: result {result}, "
               "{size} bytes, sha256 {sha256:.16}…"),
         Event("JOB_FAILED", Severity.ERROR, "Job {job} ({kind}) failed: {why}"),
+        Event("RESULT_NOT_STORED", Severity.WARNING, "Job {job}: result computed but not "
+              "stored ({why}); held, retried in {retry_s} s"),
         Event("JOB_CANCELLED", Severity.INFO, "Job {job} cancelled at step {step}/{total}"),
         Event("UPSET_DETECTED", Severity.WARNING, "Job {job}: {check} found an upset in "
               "{where} ({detail}) -> {outcome}"),

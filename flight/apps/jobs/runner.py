@@ -60,6 +60,7 @@ class WorkDone:
     checkpoint: GenerationInfo | None = None
     checkpoint_s: float = 0.0
     checkpoint_error: str = ""
+    storage_error: str = ""  #: the finished result could not be stored (it is kept for a retry)
     result: tuple[str, str, int] | None = None  # (result id, sha256, bytes)
     damaged: list[Path] = field(default_factory=list)  # checkpoint files that failed a scrub
     error: str = ""
@@ -100,6 +101,10 @@ def step(run: Running, interval_s: float, results: ResultStore,
         if run.restore_needed or run.kind is None:
             done.restored = restore(run, blas_threads)
         assert run.kind is not None
+        if run.next_step >= run.kind.total_steps:  # computed; storing it failed last time
+            _store_result(run, done, results)
+            done.ended = time.monotonic()
+            return done
         t0 = time.perf_counter()
         done.report = run.kind.step(run.next_step)
         done.compute_s = time.perf_counter() - t0
@@ -156,7 +161,10 @@ def _store_result(run: Running, done: WorkDone, results: ResultStore) -> None:
         return
     data = run.kind.result()
     result_id = f"job-{run.job.id}"
-    done.result = (result_id, results.put(result_id, data), len(data))
+    try:
+        done.result = (result_id, results.put(result_id, data), len(data))
+    except OSError as exc:  # a full or failing disk: the result stays in memory for a retry
+        done.storage_error = f"{type(exc).__name__}: {exc}"
 
 
 def _verified_checkpoint(run: Running, done: WorkDone) -> None:
