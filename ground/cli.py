@@ -256,7 +256,8 @@ def _connect(args: argparse.Namespace, *, announce: bool = True) -> Any:
 
 
 def parse_value(text: str) -> Any:
-    """A command-line value: a TOML or JSON scalar (``3``, ``1.5``, ``true``, ``"a b"``),
+    """A command-line value: a TOML or JSON scalar (``3``, ``1.5``, ``true``, ``"a b"``) or table
+    (``{n = 512}``, ``{"n": 512}``: a map argument such as ``jobs.submit``'s ``params``),
     otherwise the text itself (``NOMINAL``)."""
     try:
         value = tomllib.loads(f"v = {text}")["v"]
@@ -265,7 +266,7 @@ def parse_value(text: str) -> Any:
             value = json.loads(text)
         except ValueError:
             return text
-    return value if isinstance(value, (bool, int, float, str)) else text
+    return value if isinstance(value, (bool, int, float, str, dict)) else text
 
 
 def parse_assignments(items: list[str]) -> dict[str, Any]:

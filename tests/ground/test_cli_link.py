@@ -74,6 +74,12 @@ def test_values_parse_as_toml_or_json_scalars_else_text() -> None:
                                                     "2027-01-01", "[1, 2]"]
 
 
+def test_tables_parse_for_map_arguments() -> None:
+    """``jobs.submit kind=matmul 'params={n = 512}'`` (TOML) or ``'params={"n": 512}'`` (JSON)."""
+    assert parse_value("{n = 512, dtype = 'float32'}") == {"n": 512, "dtype": "float32"}
+    assert parse_value('{"n": 512}') == {"n": 512}
+
+
 def test_send_wait_json_reports_every_stage_and_exits_0(
         link_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["send", "health.noop", "--wait", "--json", *link_args], capsys)
