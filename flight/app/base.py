@@ -48,7 +48,7 @@ from flight.bus import (
 from flight.bus.clone import STATE_TOPIC, SharedStateReplica
 from flight.bus.limits import DecodeLimits
 from flight.bus.pubsub import DEFAULT_HWM
-from flight.checkpoint import CheckpointStore
+from flight.checkpoint import CheckpointStore, MirroredStore
 
 EXECUTIVE = "executive"
 #: How often a process that lost the shared state asks the executive for a new snapshot.
@@ -154,7 +154,7 @@ class App:
         self._next_resync = 0.0
         self._resync_pending = False
         self._ctx = zmq.Context()
-        self.params = ParameterTable(self.full_model.parameters, self.checkpoint_store("params"))
+        self.params = ParameterTable(self.full_model.parameters, self.mirrored_store("params"))
         self.shared = SharedStateReplica(self._shared_changed)
 
     def checkpoint_store(self, name: str, generations: int = 3,
@@ -162,6 +162,11 @@ class App:
         """A checkpoint store in this app's own state directory."""
         return CheckpointStore(self.ctx.run_dir.state_dir / self.name, name,
                                generations=generations, max_bytes=max_bytes)
+
+    def mirrored_store(self, name: str) -> MirroredStore:
+        """Two copies of a small critical object (queue, parameters, schedule): a damaged
+        newest file then costs nothing, where one store would fall back a generation."""
+        return MirroredStore(self.ctx.run_dir.state_dir / self.name, name)
 
     # ----------------------------------------------------------------- hooks for apps
     def on_start(self) -> None:

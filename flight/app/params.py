@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flight.app.model import Field, InvalidValue
-from flight.checkpoint import CheckpointStore, Rejection
+from flight.checkpoint import CheckpointStore, MirroredStore, Rejection
 
 #: An app's whole-table check; returns a reason to refuse, or None.
 TableCheck = Callable[[dict[str, Any]], "str | None"]
@@ -32,7 +32,7 @@ class RestoreReport:
 class ParameterTable:
     """Active and staged parameter values for one app."""
 
-    def __init__(self, specs: Iterable[Field], store: CheckpointStore):
+    def __init__(self, specs: Iterable[Field], store: CheckpointStore | MirroredStore):
         self.specs = {spec.name: spec for spec in specs}
         self._store = store
         self.active: dict[str, Any] = {name: spec.default for name, spec in self.specs.items()}
@@ -47,7 +47,7 @@ class ParameterTable:
             return report
         obj, result = loaded
         report.generation = result.info.generation
-        report.fallbacks = result.rejected
+        report.fallbacks = self._store.last_rejections  # either copy of a mirrored store
         if not isinstance(obj, dict):
             report.dropped.append("<table is not a map>")
             return report

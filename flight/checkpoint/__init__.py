@@ -1,5 +1,6 @@
 """Onboard checkpoint store: atomic, verified, multi-generation persistence of app state."""
 
+from flight.checkpoint.mirror import MirroredStore
 from flight.checkpoint.store import (
     HEADER_MAX,
     MAGIC,
@@ -15,5 +16,6 @@ __all__ = [
     "CheckpointStore",
     "GenerationInfo",
     "LoadResult",
+    "MirroredStore",
     "Rejection",
 ]

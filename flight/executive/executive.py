@@ -50,7 +50,7 @@ class Executive(App):
         self._fdir_in_flight: set[str] = set()
         self._next_fdir = 0.0
         self._next_watchdog = 0.0
-        self._mode_store = self.checkpoint_store("mode")
+        self._mode_store = self.mirrored_store("mode")
         for name, app in config["apps"].items():
             if app["enabled"]:
                 self.supervisor.add(name)

@@ -216,3 +216,35 @@ def test_no_power_budget_pauses_the_job_and_its_return_resumes_it(
     tap.wait_event("jobs", "JOB_RESUMED", where=lambda a: a["job"] == job)
     wait_until(lambda: record(jobs_stack, job)["steps_done"] > paused["steps_done"], 30,
                "progress with the budget back")
+
+
+def _cpu_share(stack: LocalStack, tap: BusTap, messages: int) -> float:
+    """CPU seconds the jobs process used per wall second, over ``messages`` housekeeping periods."""
+    import time
+
+    import psutil
+
+    process = psutil.Process(stack.process_row("jobs")["pid"])
+    before, t0 = sum(process.cpu_times()[:2]), time.monotonic()
+    for _ in range(messages):
+        tap.seen.clear()
+        tap.wait_telemetry("jobs", lambda t: True, timeout=5)
+    return (sum(process.cpu_times()[:2]) - before) / (time.monotonic() - t0)
+
+
+def test_the_cpu_share_the_board_measures_follows_the_duty_cap(run_dir: Path) -> None:
+    """Not just the runner's own duty meter: the kernel's CPU accounting of the jobs process."""
+    overrides = (*JOBS, "apps.jobs.blas_threads=1")
+    with LocalStack(run_dir, overrides=overrides, log_to=run_dir / "stack.out") as stack:
+        tap = stack.tap("tlm.jobs")
+        shares = {}
+        job = submit(stack, "matmul", {**MATMUL, "n": 3072, "panel_rows": 16})
+        for cap in (0.3, 0.8):
+            assert stack.command("jobs", "param_load", {"name": "duty_cap", "value": cap}).ok
+            assert stack.command("jobs", "param_activate").ok
+            tap.wait_telemetry("jobs", lambda t, c=cap: t["running_job"] == job
+                               and abs(t["duty"] - c) < 0.15, timeout=60)
+            shares[cap] = _cpu_share(stack, tap, messages=15)
+        assert shares[0.3] <= 0.3 + 0.12, shares
+        assert shares[0.8] <= 0.8 + 0.12, shares
+        assert shares[0.8] > shares[0.3] + 0.15, shares

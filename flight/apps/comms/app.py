@@ -112,7 +112,7 @@ class CommsApp(App):
             self.emit("STORE_RECOVERED", path=str(self.store.recovered_from))
         fixed = tuple(parse_address(a) for a in s["ground"].split(",") if a.strip())
         self.downlink = Downlink(self.sock, self.store, s["link_rate_bps"], fixed)
-        self.schedule = Schedule(self.checkpoint_store("schedule"))
+        self.schedule = Schedule(self.mirrored_store("schedule"))
         self.schedule.load()
         self.rx = self.accepted = 0
         self.rejected: collections.Counter[str] = collections.Counter()

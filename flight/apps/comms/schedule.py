@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flight.checkpoint import CheckpointStore
+from flight.checkpoint import CheckpointStore, MirroredStore
 
 #: Activities the schedule holds at most.
 MAX_ACTIVITIES = 512
@@ -34,7 +34,7 @@ class Activity:
 class Schedule:
     """The time-based schedule: insert, delete, release what is due."""
 
-    def __init__(self, store: CheckpointStore):
+    def __init__(self, store: CheckpointStore | MirroredStore):
         self._store = store
         self.enabled = True
         self.activities: list[Activity] = []

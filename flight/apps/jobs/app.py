@@ -51,7 +51,7 @@ class JobsApp(App):
 
     def on_start(self) -> None:
         self.results = ResultStore(self.ctx.run_dir.results_dir)
-        self.queue_store = self.checkpoint_store("queue")
+        self.queue_store = self.mirrored_store("queue")
         self.queue = self._load_queue()
         # The first response to a finding follows the radiation monitor's policy table.
         self.policy = Policy.from_config(
