@@ -113,7 +113,9 @@ def test_magnitudes_beyond_the_squares_range_fall_back_to_the_exact_bound(
     exact = residuals(a, b, c).row_tol
     assert np.all(ProductCheck(a, b).row_tolerance() >= exact * (1 - 1e-6))
     flip_bit(c, 5 * 20 + 3, NBITS[dtype] - 2)  # a large exponent flip is still caught
-    verdict = ProductCheck(a, b).check(c)
+    # Checked with the bounds the panel was formed with (rows 0..7), as the kinds do: a BLAS
+    # may round one 30-row product differently from four stacked 7-row ones in the last bit.
+    verdict = ProductCheck(a, b).check(c[0:7], 0, 7)
     assert verdict.status is Status.CORRECTED and verdict.located == frozenset({(5, 3)})
 
 

@@ -39,7 +39,7 @@ def test_low_battery_asks_for_power_save_and_leaves_it_when_charged(run_dir: Pat
     # 0.55: boot takes a second of wall time, some 600 mission seconds of charging in sunlight
     with _stack(run_dir, "apps.world.initial_soc=0.55") as stack:
         tap = stack.tap("evt.power", "tlm.power")
-        wait_until(lambda: stack.mode() == "POWER_SAVE", 10, "POWER_SAVE")
+        wait_until(lambda: stack.mode() == "POWER_SAVE", 30, "POWER_SAVE")
         tap.wait_event("power", "MODE_REQUEST", timeout=30,
                        where=lambda a: a["mode"] == "NOMINAL")
         wait_until(lambda: stack.mode() == "NOMINAL", 10, "NOMINAL again")
@@ -49,7 +49,7 @@ def test_low_battery_asks_for_power_save_and_leaves_it_when_charged(run_dir: Pat
 def test_a_nearly_empty_battery_asks_for_safe(run_dir: Path) -> None:
     with _stack(run_dir, "apps.world.initial_soc=0.45") as stack:
         tap = stack.tap("evt.power", "tlm.power")
-        wait_until(lambda: stack.mode() == "SAFE", 10, "SAFE")
+        wait_until(lambda: stack.mode() == "SAFE", 30, "SAFE")
         tap.wait_telemetry("power", lambda t: t["loads"]["compute"] == 0
                            and t["compute_budget_w"] == 0 and t["mode"] == "SAFE")
 

@@ -24,6 +24,9 @@ from flight.bus import Reason, Reply
 from flight.hal import ENV_ACTUATE, ENV_SENSORS, awaiting_first_sample, open_hal
 from flight.hal.guard import SensorGuard, SensorRule, report_transitions
 
+#: Control periods in a row that must call for the same mode before it is requested.
+CONFIRM_SAMPLES = 3
+
 RULES = ("battery_soc", "battery_voltage_v", "battery_current_a", "solar_power_w",
          "load_power_w", "compute_power_w", "in_sun")
 
@@ -40,6 +43,8 @@ class PowerApp(App):
             self.subscribe(ENV_SENSORS, self.world.feed)
         self.timer = MissionTimer(self.clock, self.params["control_period_s"])
         self.shedder = LoadShedder()
+        self._advice_seen: str | None = None
+        self._advice_run = 0
         self.forced: dict[str, bool] = self._restore_forced()
         self.guard = self._make_guard()
         self.values: dict[str, float | None] = {}
@@ -159,8 +164,15 @@ class PowerApp(App):
         mode = self.mode
         advice = advise_mode(soc, mode, self.params["safe_soc"], self.params["power_save_soc"],
                              self.params["power_save_exit_soc"], self._requested_save)
-        if advice is None:
-            self._pending_mode = None
+        # A mode change needs the same advice from CONFIRM_SAMPLES samples in a row: one lying
+        # reading (a noisy or glitching sensor) must not put the spacecraft in SAFE, which
+        # only a ground command ends. A real discharge lasts far longer than three periods.
+        self._advice_run = self._advice_run + 1 if advice is not None \
+            and advice == self._advice_seen else int(advice is not None)
+        self._advice_seen = advice
+        if advice is None or self._advice_run < CONFIRM_SAMPLES:
+            if advice is None:
+                self._pending_mode = None
             return
         now = self.clock.now()
         if self._pending_mode and self._pending_mode[0] == advice \
