@@ -33,8 +33,19 @@ def _fast_standins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 
+#: Children the test process had when the test began (a multiprocessing resource tracker or a
+#: forkserver an earlier test started lives as long as the test process): not ours to count.
+_BEFORE: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before() -> None:
+    _BEFORE.clear()
+    _BEFORE.update(p.pid for p in psutil.Process().children(recursive=True))
+
+
 def _no_children_left() -> bool:
-    return not psutil.Process().children(recursive=True)
+    return not [p for p in psutil.Process().children(recursive=True) if p.pid not in _BEFORE]
 
 
 # --- running ---------------------------------------------------------------------------------

@@ -223,13 +223,15 @@ def test_malformed_config_file_names_the_file(run_dir: Path) -> None:
 
 def test_corrupted_newest_parameter_checkpoint_falls_back_with_event(
         stack: LocalStack) -> None:
+    """Both copies of the newest generation damaged: the older generation, and an event."""
     assert _set_param(stack, "disk_path", "/tmp/older")
     assert _set_param(stack, "disk_path", "/tmp/newest")
     state = stack.run_dir.state_dir / "health"
-    newest = sorted(state.glob("params.*.ckpt"))[-1]
-    data = bytearray(newest.read_bytes())
-    data[-3] ^= 0x40  # one flipped bit in the payload
-    newest.write_bytes(bytes(data))
+    for pattern in ("params.*.ckpt", "params-mirror.*.ckpt"):
+        newest = sorted(state.glob(pattern))[-1]
+        data = bytearray(newest.read_bytes())
+        data[-3] ^= 0x40  # one flipped bit in the payload
+        newest.write_bytes(bytes(data))
     tap = stack.tap("evt.health")
     pid = stack.wait_running("health")["pid"]
     os.kill(pid, signal.SIGKILL)
@@ -239,9 +241,10 @@ def test_corrupted_newest_parameter_checkpoint_falls_back_with_event(
     assert stack.command("health", "param_report").data["active"]["disk_path"] == "/tmp/older"
 
 
-def test_checkpoint_torn_by_sigkill_mid_write_leaves_an_intact_generation(
+def test_checkpoint_torn_by_sigkill_mid_write_costs_nothing_with_the_mirror(
         stack: LocalStack) -> None:
-    """Truncate the newest file as a torn write would, and leave a half-written temp file."""
+    """Truncate the newest file as a torn write would, and leave a half-written temp file: the
+    damage is reported, and the newest value comes from the other copy."""
     assert _set_param(stack, "disk_path", "/tmp/intact")
     assert _set_param(stack, "disk_path", "/tmp/torn")
     state = stack.run_dir.state_dir / "health"
@@ -253,7 +256,7 @@ def test_checkpoint_torn_by_sigkill_mid_write_leaves_an_intact_generation(
     os.kill(pid, signal.SIGKILL)
     tap.wait_event("health", "CHECKPOINT_FALLBACK", timeout=10)
     stack.wait_running("health", not_pid=pid)
-    assert stack.command("health", "param_report").data["active"]["disk_path"] == "/tmp/intact"
+    assert stack.command("health", "param_report").data["active"]["disk_path"] == "/tmp/torn"
 
 
 def test_sigkilled_executive_leaves_no_orphans_and_a_restart_recovers_state(
