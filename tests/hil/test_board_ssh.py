@@ -272,12 +272,13 @@ def test_sunlit_hil_flatsat_board_deploys_checks_every_app_and_stops(
     board = deployed.board
     argv = [sys.executable, "-m", "hil.cli", "flatsat", "--board", board.target,
             *(f"--ssh-option={option}" for option in board.ssh_options), "--duration", "4",
+            "--hal", "sim",  # forced: detection on this machine would pick linux
             "--set", f"apps.comms.address=127.0.0.1:{free_udp_port()}",
             *(f"--set={item}" for item in FLATSAT_OVERRIDES)]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=180)
     text = out.stdout + out.stderr
     assert out.returncode == 0, text
-    assert "ping over the link:" in text
+    assert "ping over the link:" in text and ", HAL sim," in text
     for app in ("comms", "executive", "health", "jobs", "power", "thermal", "world"):
         assert f"{app}.noop: completed" in text, text
     assert "mode=NOMINAL" in text
