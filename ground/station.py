@@ -621,13 +621,13 @@ class _Query(Generic[T, R]):
         return text
 
 
-def _resolve(values: Mapping[str, Any], channel: str) -> tuple[bool, Any]:
+def resolve_channel(values: Mapping[str, Any], channel: str) -> tuple[bool, Any]:
     """``values[channel]``, descending into maps for dotted names (``loads.compute``)."""
     if channel in values:
         return True, values[channel]
     head, sep, rest = channel.partition(".")
     if sep and isinstance(values.get(head), Mapping):
-        return _resolve(values[head], rest)
+        return resolve_channel(values[head], rest)
     return False, None
 
 
@@ -1168,7 +1168,7 @@ class GroundStation:
                 return None
             if channel is None:
                 return _sample(report, None, report.values)
-            found, val = _resolve(report.values, channel)
+            found, val = resolve_channel(report.values, channel)
             return _sample(report, channel, val) if found else None
 
         def match(report: TelemetryReport) -> Sample | None:
@@ -1242,7 +1242,7 @@ class GroundStation:
             if channel is None:
                 samples = [_sample(report, k, v) for k, v in report.values.items()]
             else:
-                found, val = _resolve(report.values, channel)
+                found, val = resolve_channel(report.values, channel)
                 samples = [_sample(report, channel, val)] if found else []
             out.extend(s for s in samples if predicate is None or predicate(s.value))
         return out[-limit:] if limit else out
@@ -1265,7 +1265,7 @@ class GroundStation:
             return None
         if channel is None:
             return _sample(report, None, report.values)
-        found, val = _resolve(report.values, channel)
+        found, val = resolve_channel(report.values, channel)
         if found:
             return _sample(report, channel, val)
         hits = self.telemetry_history(app, channel, limit=1)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from flight.bus import Envelope
@@ -33,16 +33,6 @@ class Seen:
     @property
     def app(self) -> str:
         return self.envelope.topic.partition(".")[2]
-
-
-def resolve(values: Mapping[str, Any], channel: str) -> tuple[bool, Any]:
-    """``values[channel]``, descending into maps for dotted names (``restarts.jobs``)."""
-    if channel in values:
-        return True, values[channel]
-    head, sep, rest = channel.partition(".")
-    if sep and isinstance(values.get(head), Mapping):
-        return resolve(values[head], rest)
-    return False, None
 
 
 class BusWatch:

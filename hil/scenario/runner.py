@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ground.station import resolve_channel
 from hil.faults import Fault, FaultError, Injection, get_fault
-from hil.scenario.buswatch import BusWatch, Seen, resolve
+from hil.scenario.buswatch import BusWatch, Seen
 from hil.scenario.model import (
     AwaitEventStep,
     AwaitTelemetryStep,
@@ -463,13 +464,14 @@ class _Run:
                        budget: float) -> tuple[Any, float] | None:
         def match(seen: Seen) -> bool:
             data = seen.envelope.data
-            found, value = resolve(data, step.channel) if isinstance(data, dict) else (False, 0)
+            found, value = resolve_channel(data, step.channel) if isinstance(data, dict) \
+                else (False, 0)
             return found and predicate(value)
 
         hit = self.watch.wait(f"tlm.{step.app}", match, since, time.monotonic() + budget)
         if hit is None:
             return None
-        return resolve(hit.envelope.data, step.channel)[1], hit.t_mono
+        return resolve_channel(hit.envelope.data, step.channel)[1], hit.t_mono
 
     def _latest(self, step: AwaitTelemetryStep) -> tuple[Any, float] | None:
         """The newest value of the awaited channel and when it arrived, on the step's path."""
@@ -477,7 +479,7 @@ class _Run:
             seen = self.watch.latest(step.app)
             if seen is None or not isinstance(seen.envelope.data, dict):
                 return None
-            found, value = resolve(seen.envelope.data, step.channel)
+            found, value = resolve_channel(seen.envelope.data, step.channel)
             return (value, seen.t_mono) if found else None
         sample = self.bed.require_ground().latest(step.app, step.channel)
         return None if sample is None else (sample.value, sample.t_mono)

@@ -272,7 +272,6 @@ class JobsApp(App):
         A full disk is a condition that passes (the ground deletes results, FDIR frees space);
         failing a job that computed correctly would lose the work.
         """
-        run.next_step = run.kind.total_steps if run.kind else run.next_step
         self.stats["storage_holds"] += 1
         self.emit("RESULT_NOT_STORED", job=run.job.id, why=why,
                   retry_s=round(STORAGE_RETRY_S, 1))

@@ -66,7 +66,8 @@ class PowerApp(App):
         ])
 
     def _restore_forced(self) -> dict[str, bool]:
-        stored = self.mirrored_store("forced").load_object()
+        self.forced_store = self.mirrored_store("forced")
+        stored = self.forced_store.load_object()
         data = stored[0] if stored else {}
         return {k: v for k, v in data.items() if k in BY_NAME and isinstance(v, bool)} \
             if isinstance(data, dict) else {}
@@ -226,7 +227,7 @@ class PowerApp(App):
             self.forced[load] = on
             self.emit("LOAD_FORCED", load=load, state="on" if on else "off",
                       src=self._current_src)
-        self.mirrored_store("forced").save_object(self.forced)
+        self.forced_store.save_object(self.forced)
         self._actuate()
 
     def do_load_on(self, load: str) -> dict[str, Any]:
