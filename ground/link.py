@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import selectors
 import socket
+import struct
 import threading
 import time
+import weakref
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -120,13 +121,14 @@ class SenderState:
     """
 
     #: Values made durable at once; one fsync'ed write per block instead of one per TC.
-    RESERVE = 64
+    RESERVE = 1024
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self.directory = None if directory is None else Path(directory)
         self._thread_lock = threading.Lock()
         self._memory: dict[str, ArsnCounter] = {}
         self._shared: dict[str, _SharedCounter] = {}
+        self._files = _OpenFiles(self.directory)
         if self.directory is not None:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
@@ -160,9 +162,14 @@ class SenderState:
             # file with it: each process starts above the durable mark. A sequence count only
             # names a request; it continues from the file (from the mark if the file is gone),
             # so frequent short-lived CLI processes do not run through the 14-bit space.
-            self._shared[name] = _SharedCounter(self.directory, name, self.RESERVE,
-                                                jump=name == "arsn-tx")
+            self._shared[name] = _SharedCounter(self._files, self.directory, name,
+                                                self.RESERVE, jump=name == "arsn-tx")
         return self._shared[name]
+
+    def close(self) -> None:
+        """Let go of the state files (also done when the object is collected)."""
+        with self._thread_lock:
+            self._files.close()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -170,12 +177,51 @@ class SenderState:
             if self.directory is None:
                 yield
                 return
-            fd = os.open(self.directory / "ground.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._files.lock_fd()
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
             finally:
-                os.close(fd)  # closing releases the lock
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class _OpenFiles:
+    """The state directory's file descriptors, opened once and kept: a draw costs a lock, a
+    read and a write, not three opens and closes.
+
+    ``flock`` belongs to the open file description, which a forked child shares with its
+    parent, so a child reopens everything on first use instead of sharing the parent's lock.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self._directory = directory
+        self._fds: dict[str, int] = {}
+        self._pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _close_all, self._fds)
+
+    def lock_fd(self) -> int:
+        return self.fd("ground.lock")
+
+    def fd(self, name: str) -> int:
+        if self._pid != os.getpid():
+            self._fds.clear()  # the parent's descriptors: leave them to the parent
+            self._pid = os.getpid()
+        fd = self._fds.get(name)
+        if fd is None:
+            assert self._directory is not None
+            fd = os.open(self._directory / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fds[name] = fd
+        return fd
+
+    def close(self) -> None:
+        _close_all(self._fds)
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    fds.clear()
 
 
 class _SharedCounter:
@@ -186,9 +232,11 @@ class _SharedCounter:
     under the state directory's lock.
     """
 
-    def __init__(self, directory: Path, name: str, reserve: int, *, jump: bool) -> None:
+    def __init__(self, files: _OpenFiles, directory: Path, name: str, reserve: int, *,
+                 jump: bool) -> None:
         self._durable = FileArsnStore(directory, name)
-        self._issued_path = directory / f"{name}.issued"
+        self._files = files
+        self._issued_name = f"{name}.issued"
         self._reserve = reserve
         self._jump = jump
         self._reserved: dict[int, int] | None = None  # loaded on this process's first draw
@@ -209,7 +257,8 @@ class _SharedCounter:
                 self._reserved = {**self._reserved,
                                   key: min(value + self._reserve - 1, MAX_ARSN)}
                 self._durable.save(self._reserved)  # raises before the value is handed out
-        self._write_issued({**issued, key: value})
+        issued[key] = value
+        self._write_issued(issued)
         return value
 
     def skip_to(self, key: int, value: int) -> None:
@@ -217,33 +266,54 @@ class _SharedCounter:
         if value > issued.get(key, 0):
             self._reserved = {**self._durable.load(), key: value}
             self._durable.save(self._reserved)
-            self._write_issued({**issued, key: value})
+            issued[key] = value
+            self._write_issued(issued)
 
     def _read_issued(self) -> dict[int, int]:
         """Last values handed out; {} when the file is missing or damaged (the durable
         reserved mark, taken on each process's first draw, covers that)."""
-        try:
-            raw = self._issued_path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        body, crc = raw[:-4], raw[-4:]
-        if len(raw) < 4 or zlib.crc32(body).to_bytes(4, "big") != crc:
-            return {}
-        try:
-            values = json.loads(body)
-            return {int(k): int(v) for k, v in values.items()}
-        except (ValueError, TypeError, AttributeError):
-            return {}
+        fd = self._files.fd(self._issued_name)
+        raw = os.pread(fd, 4096, 0)  # a few hundred keys; read more only when the head says so
+        if len(raw) == 4096:
+            raw = os.pread(fd, issued_size(raw), 0)
+        return decode_issued(raw)
 
     def _write_issued(self, values: dict[int, int]) -> None:
-        body = json.dumps({str(k): v for k, v in sorted(values.items())}).encode()
-        data = body + zlib.crc32(body).to_bytes(4, "big")
-        fd = os.open(self._issued_path, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            os.pwrite(fd, data, 0)
-            os.ftruncate(fd, len(data))
-        finally:
-            os.close(fd)
+        os.pwrite(self._files.fd(self._issued_name), encode_issued(values), 0)
+
+
+#: ``.issued`` record: magic, count, (key, value) pairs as big-endian u32, CRC-32 of all
+#: before it. Bytes after the record (a longer one written earlier) are ignored.
+_ISSUED_MAGIC = b"SLI1"
+_ISSUED_HEAD = struct.Struct(">4sI")
+_ISSUED_PAIR = struct.Struct(">II")
+_ISSUED_MAX_KEYS = 0x10000
+
+
+def issued_size(head: bytes) -> int:
+    """The length of the record whose first bytes are ``head`` (bounded, for a damaged head)."""
+    count = _ISSUED_HEAD.unpack_from(head)[1] if len(head) >= _ISSUED_HEAD.size else 0
+    return _ISSUED_HEAD.size + min(count, _ISSUED_MAX_KEYS) * _ISSUED_PAIR.size + 4
+
+
+def encode_issued(values: dict[int, int]) -> bytes:
+    """The binary ``.issued`` record for ``values`` (key -> last value handed out)."""
+    body = _ISSUED_HEAD.pack(_ISSUED_MAGIC, len(values)) + b"".join(
+        _ISSUED_PAIR.pack(k, v) for k, v in sorted(values.items()))
+    return body + zlib.crc32(body).to_bytes(4, "big")
+
+
+def decode_issued(raw: bytes) -> dict[int, int]:
+    """Inverse of :func:`encode_issued`; {} for anything that is not an intact record."""
+    if len(raw) < _ISSUED_HEAD.size + 4:
+        return {}
+    magic, count = _ISSUED_HEAD.unpack_from(raw)
+    end = _ISSUED_HEAD.size + count * _ISSUED_PAIR.size
+    if magic != _ISSUED_MAGIC or count > _ISSUED_MAX_KEYS or len(raw) < end + 4:
+        return {}
+    if zlib.crc32(raw[:end]).to_bytes(4, "big") != raw[end:end + 4]:
+        return {}
+    return dict(_ISSUED_PAIR.iter_unpack(raw[_ISSUED_HEAD.size:end]))
 
 
 # ------------------------------------------------------------------------------ receiving

@@ -1068,23 +1068,40 @@ class GroundStation:
 
     def _await_report(self, handle: CommandHandle, apid: int, service: int, subtype: int,
                       timeout: float) -> Report:
-        """The TM a request is answered with: the first after sending, or ``CommandFailed``."""
-        deadline = time.monotonic() + timeout
+        """The TM a request is answered with, or ``CommandFailed``.
 
-        def match(r: Report) -> Report | None:
-            ok = r.apid == apid and r.service == service and r.subtype == subtype
-            return r if ok and r.t_mono >= handle.sent_mono else None
+        The answer carries no request id, so it is told from a late answer to an earlier
+        request by where it falls among this request's own verification reports: the
+        spacecraft sends acceptance, the answer, then completion, in that order. So it is the
+        first report of its kind after this request's acceptance; if the acceptance was lost
+        on the link, the last one before its completion (or the first after it, when the link
+        reordered them). A request sent without asking for acceptance takes the first after
+        sending.
+        """
+        deadline = time.monotonic() + timeout
+        wants_acceptance = bool(handle.tc.ack & Ack.ACCEPTANCE)
+        candidates: list[Report] = []
+
+        def collect(r: Report) -> None:
+            if r.apid == apid and r.service == service and r.subtype == subtype:
+                candidates.append(r)
+
+        def choose() -> list[Report] | None:
+            final = handle.final
+            if final is not None and not final.ok:
+                raise CommandFailed(handle, final)
+            accepted = handle.stage("accepted")
+            if accepted is not None or not wants_acceptance:
+                after = accepted.t_mono if accepted is not None else handle.sent_mono
+                return next(([r] for r in candidates if r.t_mono >= after), None)
+            if final is not None and candidates:
+                before = [r for r in candidates if r.t_mono <= final.t_mono]
+                return [before[-1] if before else candidates[0]]
+            return None
 
         query: _Query[Report, Report] = _Query(f"TM[{service},{subtype}] answering "
-                                               f"{handle.label}", match, lambda r: None)
-
-        def failed() -> None:
-            stage = handle.final
-            if stage is not None and not stage.ok:
-                raise CommandFailed(handle, stage)
-
-        found = self._await(self._others, query, 1, deadline, handle.sent_mono, failed)
-        return found[0]
+                                               f"{handle.label}", collect, lambda r: None)
+        return self._await(self._others, query, 1, deadline, handle.sent_mono, choose)[0]
 
     # -------------------------------------------------------------- waiting
 
@@ -1130,9 +1147,10 @@ class GroundStation:
         return self._await(self._events, query, count, time.monotonic() + timeout, start)
 
     def _await(self, log_: _Log[T], query: _Query[T, R], count: int, deadline: float,
-               since: float, check: Callable[[], None] | None = None) -> list[R]:
+               since: float, check: Callable[[], list[R] | None] | None = None) -> list[R]:
         """Collect ``count`` matches from ``log_`` (history after ``since``, then new items),
-        sleeping on the condition between packets; ``TimeoutError`` at the deadline."""
+        sleeping on the condition between packets; ``TimeoutError`` at the deadline.
+        ``check`` runs after each batch: it may raise, or return the answer itself."""
         timeout = max(deadline - time.monotonic(), 0.0)
         found: list[R] = []
         with self._cond:
@@ -1144,8 +1162,8 @@ class GroundStation:
                         found.append(hit)
                         if len(found) >= count:
                             return found
-                if check is not None:
-                    check()
+                if check is not None and (decided := check()) is not None:
+                    return decided
                 left = deadline - time.monotonic()
                 if self._closed:
                     raise GroundError(f"the ground station was closed while waiting for "

@@ -7,19 +7,32 @@ in ``test_station_flatsat.py``.
 from __future__ import annotations
 
 import datetime
+import json
+import os
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flight.config.loader import load_config
 from flight.dictionary import build_dictionary
 from flight.link import Authenticator, CdsTime, Telecommand, TelemetryPacket, Verification
-from ground.link import GapCounter, GroundLink, SenderState, parse_address
+from ground.link import (
+    GapCounter,
+    GroundLink,
+    SenderState,
+    decode_issued,
+    encode_issued,
+    issued_size,
+    parse_address,
+)
 from ground.station import (
     CommandFailed,
     CommandTimeout,
@@ -105,8 +118,53 @@ def test_a_lost_issued_file_never_brings_a_value_back(tmp_path: Path) -> None:
     assert after > max(drawn)
     # A new process (a new SenderState) draws its first ARSN above the block the last one
     # reserved; sequence counts simply continue.
-    assert [SenderState(tmp_path / "state").next_arsn(2) for _ in range(3)] == [1, 65, 129]
+    block = SenderState.RESERVE
+    assert [SenderState(tmp_path / "state").next_arsn(2) for _ in range(3)] == [
+        1, 1 + block, 1 + 2 * block]
     assert [SenderState(tmp_path / "state").next_seq(0x12) for _ in range(3)] == [1, 2, 3]
+
+
+@given(st.dictionaries(st.integers(0, 0xFFFF_FFFF), st.integers(0, 0xFFFF_FFFF), max_size=600))
+def test_the_issued_record_round_trips_and_refuses_any_damage(values: dict[int, int]) -> None:
+    record = encode_issued(values)
+    assert decode_issued(record) == values
+    assert decode_issued(record + b"stale tail of a longer record") == values
+    assert issued_size(record[:4096]) == len(record)
+    for cut in {0, 3, len(record) // 2, len(record) - 1}:
+        assert decode_issued(record[:cut]) == {}
+    for bit in {0, 37, 8 * len(record) - 1}:
+        damaged = bytearray(record)
+        damaged[bit // 8] ^= 1 << bit % 8
+        assert decode_issued(bytes(damaged)) == {}
+
+
+def test_an_issued_file_of_an_older_layout_is_stepped_over_safely(tmp_path: Path) -> None:
+    old = SenderState(tmp_path / "state")
+    drawn = [old.next_arsn(1) for _ in range(5)]
+    old.close()
+    body = b'{"1": 5}'  # what earlier versions wrote: JSON and a CRC
+    (tmp_path / "state" / "arsn-tx.issued").write_bytes(body + zlib.crc32(body).to_bytes(4, "big"))
+    assert SenderState(tmp_path / "state").next_arsn(1) > max(drawn)
+
+
+def test_a_forked_child_and_its_parent_never_share_an_arsn(tmp_path: Path) -> None:
+    """flock belongs to the open file, which fork shares: the child must take its own."""
+    state = SenderState(tmp_path / "state")
+    state.next_arsn(1)  # the lock file is open before the fork
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: draw, report, leave without running pytest's teardown
+        try:
+            values = [state.next_arsn(1) for _ in range(300)]
+            os.write(write, json.dumps(values).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    mine = [state.next_arsn(1) for _ in range(300)]
+    with os.fdopen(read, "rb") as pipe:
+        theirs = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert len(theirs) == 300 and len(set(mine) | set(theirs)) == 600
 
 
 def test_plain_link_sends_bare_packets_and_refuses_to_start_without_a_key() -> None:
@@ -367,6 +425,26 @@ def test_parameters_report_and_set(gs: GroundStation, sat: FakeSpacecraft) -> No
         gs.set_params("power", compute_shed_soc=2.0)
     with pytest.raises(ValidationError, match="unknown power parameter"):
         gs.params("power", "warp_factor")
+
+
+def _param_answer(sat: FakeSpacecraft, tc: Telecommand, value: float) -> None:
+    sat.tm(tc.apid, 20, 2, msgpack.packb({"active": {"compute_shed_soc": value}, "staged": {}}))
+
+
+@pytest.mark.parametrize("acceptance_lost", [False, True])
+def test_a_late_answer_to_an_earlier_request_is_not_taken_for_this_ones(
+        gs: GroundStation, sat: FakeSpacecraft, acceptance_lost: bool) -> None:
+    """TM[20,2] (like a pong) names no request: it must be the one between this request's
+    acceptance and completion, even when a late one of an earlier request comes first."""
+    def answer(tc: Telecommand) -> None:
+        _param_answer(sat, tc, 0.1)  # late: an earlier request's answer
+        if not acceptance_lost:
+            sat.verify(tc, Verification.ACCEPTANCE_SUCCESS)
+        _param_answer(sat, tc, 0.2)  # this request's own
+        sat.verify(tc, Verification.COMPLETION_SUCCESS)
+
+    sat._param_report = answer  # type: ignore[method-assign]
+    assert gs.params("power")["active"] == {"compute_shed_soc": 0.2}
 
 
 def test_housekeeping_and_event_control_follow_the_icd_layouts(
