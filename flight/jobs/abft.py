@@ -67,6 +67,7 @@ that must not change at all (inputs, weights, finished rows of C), with :func:`g
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterable
@@ -86,6 +87,23 @@ _UINT_FOR: dict[np.dtype[Any], np.dtype[Any]] = {
 }
 
 FloatArray = npt.NDArray[np.floating]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the checks need to know of a float type, looked up once (``np.finfo`` is slow)."""
+
+    eps: float
+    tiny: float
+    sumsq_lo: float  #: sums of squares inside [lo, hi] lose nothing to underflow ...
+    sumsq_hi: float  #: ... and cannot overflow later
+
+
+@functools.cache
+def _facts(dtype: np.dtype[Any]) -> _Facts:
+    fi = np.finfo(dtype)
+    return _Facts(float(fi.eps), float(fi.tiny), float(fi.tiny) * 2.0 ** (fi.nmant + 20),
+                  float(fi.max) * 2.0**-64)
 
 
 class Status(str, Enum):
@@ -597,8 +615,8 @@ def _sumsq_rows(x: FloatArray) -> FloatArray:
 
 def _safe_sumsq(dtype: np.dtype[Any]) -> tuple[float, float]:
     """Sums of squares inside this range lose nothing to underflow and cannot overflow later."""
-    fi = np.finfo(dtype)
-    return float(fi.tiny) * 2.0 ** (fi.nmant + 20), float(fi.max) * 2.0**-64
+    facts = _facts(np.dtype(dtype))
+    return facts.sumsq_lo, facts.sumsq_hi
 
 
 def _abs_matvec(x: FloatArray, v: FloatArray) -> FloatArray:
@@ -664,11 +682,14 @@ class RightSums:
         self.b = b
         self.inner, self.cols = b.shape
         self._w: FloatArray | None = None
-        lo, hi = _safe_sumsq(b.dtype)
+        facts = _facts(b.dtype)
+        #: e, the vector every row sum against B's width is taken with (shared: same bits).
+        self.ones = np.ones(self.cols, dtype=b.dtype)
         with np.errstate(all="ignore"):
-            self.u: FloatArray = b @ np.ones(self.cols, dtype=b.dtype)
-            fro2 = _sum_bound(float(np.vdot(b, b)), b.size, float(np.finfo(b.dtype).eps))
-        self.w_norm = math.sqrt(self.cols * fro2) if lo <= fro2 <= hi else _norm2(self.w)
+            self.u: FloatArray = b @ self.ones
+            fro2 = _sum_bound(float(np.vdot(b, b)), b.size, facts.eps)
+        self.w_norm = (math.sqrt(self.cols * fro2) if facts.sumsq_lo <= fro2 <= facts.sumsq_hi
+                       else _norm2(self.w))
 
     @property
     def w(self) -> FloatArray:
@@ -732,20 +753,22 @@ class ProductCheck:
             raise ValueError("cached sums were taken from a B of another shape")
         self.right = right
         self.k = k
-        fi = np.finfo(a.dtype)
-        self.eps = float(fi.eps) if eps is None else eps
+        facts = _facts(a.dtype)
+        self.eps = facts.eps if eps is None else eps
         width = max(self.inner, self.n, 1)
         self._scale = k * width * self.eps
-        self._floor = k * width * float(fi.tiny)
-        self._sumsq_correction = _sum_bound(1.0, self.inner, float(fi.eps))
-        self._ref = np.empty(self.m, dtype=a.dtype)  # A_i·(B·e), once prepared
-        self._tol1 = np.empty(self.m, dtype=a.dtype)  # stage 1: from |A_i·(B·e)|
-        self._tol = np.empty(self.m, dtype=a.dtype)  # stage 2: from ‖A_i‖₂·w_norm
-        self._ready = np.zeros(self.m, dtype=bool)
-        self._strict = np.zeros(self.m, dtype=bool)
-        self._ones = np.ones(self.n, dtype=a.dtype)
+        self._floor = k * width * facts.tiny
+        self._sumsq_correction = _sum_bound(1.0, self.inner, facts.eps)
+        # Per-row state in two allocations (each costs more than it seems on a cold cache).
+        per_row = np.zeros((4, self.m), dtype=a.dtype)
+        self._ref = per_row[0]  # A_i·(B·e), once prepared
+        self._tol1 = per_row[1]  # stage 1: from |A_i·(B·e)|
+        self._tol = per_row[2]  # stage 2: from ‖A_i‖₂·w_norm
         #: C_i·e of every row as it was when it last passed the check (see :meth:`row_sums`).
-        self.sums = np.zeros(self.m, dtype=a.dtype)
+        self.sums = per_row[3]
+        flags = np.zeros((2, self.m), dtype=bool)
+        self._ready, self._strict = flags[0], flags[1]
+        self._ones = right.ones
 
     def _span(self, r0: int, r1: int | None) -> tuple[int, int]:
         r1 = self.m if r1 is None else r1
@@ -759,9 +782,10 @@ class ProductCheck:
         if self._ready[r0:r1].all():
             return
         with np.errstate(all="ignore"):
-            ref = self.a[r0:r1] @ self.right.u
-            self._ref[r0:r1] = ref
-            self._tol1[r0:r1] = self._scale * np.abs(ref) + self._floor
+            ref = np.matmul(self.a[r0:r1], self.right.u, out=self._ref[r0:r1])
+            tol = np.abs(ref, out=self._tol1[r0:r1])
+            np.multiply(tol, self._scale, out=tol)
+            np.add(tol, self._floor, out=tol)
         self._ready[r0:r1] = True
 
     def _strict_tolerance(self, rows: npt.NDArray[np.intp]) -> FloatArray:
@@ -830,19 +854,31 @@ class ProductCheck:
 
         The worst ratio is taken against the tolerance that decided each row (stage 1 when it
         passed there): at most 1 for a clean panel, above 1 exactly when a row is flagged.
+
+        One pass over C and four vector operations decide every row whose ratio to its stage-1
+        tolerance is below 1 (a rounded quotient below 1 means an exact one below 1; NaN and
+        infinities never are); only the rest, a few rows of a clean product at most, go
+        through the exact comparisons and stage 2.
         """
         with np.errstate(all="ignore"):
             sums = c @ self._ones
-            res = sums - self._ref[r0:r1]
+            ratio = np.subtract(sums, self._ref[r0:r1])
+            np.abs(ratio, out=ratio)
+            np.divide(ratio, self._tol1[r0:r1], out=ratio)
+            worst = float(ratio.max()) if ratio.size else 0.0
+            if worst < 1.0:
+                return (), worst, sums
+            late = np.flatnonzero(~(ratio < 1.0))
+            res = sums[late] - self._ref[r0 + late]
             size = np.abs(res)
-            tol = self._tol1[r0:r1]
-            late = np.flatnonzero(~(size <= tol) | np.isinf(res))
-            if late.size:
-                tol = tol.copy()
-                tol[late] = self._strict_tolerance(late + r0)
+            tol = self._tol1[r0 + late]
+            strict = ~(size <= tol) | np.isinf(res)
+            if strict.any():
+                tol[strict] = self._strict_tolerance(late[strict] + r0)
             bad = ~(size <= tol) | np.isinf(res)
-            worst = float(np.max(size / tol)) if size.size else 0.0
-        return tuple(int(i) for i in np.flatnonzero(bad)), worst, sums
+            ratio[late] = size / tol
+            worst = float(np.max(ratio))
+        return tuple(int(i) for i in late[bad]), worst, sums
 
     def _col_flags(self, c: FloatArray, r0: int, r1: int) -> tuple[int, ...]:
         a_p = self.a[r0:r1]
