@@ -247,6 +247,10 @@ def _check_operands(a: FloatArray, b: FloatArray, c: FloatArray | None = None) -
             raise TypeError(f"C is {c.dtype} but A, B are {a.dtype}")
 
 
+#: Rows past stage 1 up to which a check looks at them one by one (a clean product has one
+#: or two); more - a damaged panel - go through array operations.
+_FEW_ROWS = 16
+
 #: Bytes per row block: large enough to amortise the Python loop, small enough for L2 cache.
 _BLOCK_BYTES = 1 << 20
 
@@ -804,6 +808,22 @@ class ProductCheck:
             self._strict[todo] = True
         return self._tol[rows]
 
+    def _strict_row(self, i: int) -> np.floating:
+        """The stage-2 tolerance of row ``i`` of A alone: :meth:`_strict_tolerance`'s bound
+        with scalar arithmetic (a clean product has a row or two here; a dozen array
+        operations on one element cost more than the whole pass over C on a cold cache)."""
+        if not self._strict[i]:
+            row = self.a[i]
+            facts = _facts(self.a.dtype)
+            with np.errstate(all="ignore"):
+                t = float(np.dot(row, row)) * self._sumsq_correction
+                mag = math.sqrt(t) * self.right.w_norm if t == t else math.nan
+                if not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
+                    mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
+                self._tol[i] = self._scale * mag + self._floor
+            self._strict[i] = True
+        return self._tol[i]
+
     def row_tolerance(self, r0: int = 0, r1: int | None = None) -> FloatArray:
         """The (stage-2) row residual tolerances of rows r0:r1, for telemetry and tests."""
         r0, r1 = self._span(r0, r1)
@@ -869,6 +889,27 @@ class ProductCheck:
             if worst < 1.0:
                 return (), worst, sums
             late = np.flatnonzero(~(ratio < 1.0))
+            if late.size > _FEW_ROWS:
+                return self._late_rows(sums, ratio, late, r0)
+            flagged = []
+            ref, tol1 = self._ref, self._tol1
+            for i in late.tolist():  # numpy scalars: the same arithmetic as the arrays'
+                res = sums[i] - ref[r0 + i]
+                size, tol = abs(res), tol1[r0 + i]
+                infinite = math.isinf(res)
+                if not size <= tol or infinite:
+                    tol = self._strict_row(r0 + i)
+                if not size <= tol or infinite:
+                    flagged.append(i)
+                ratio[i] = size / tol
+            worst = float(ratio.max())
+        return tuple(flagged), worst, sums
+
+    def _late_rows(
+        self, sums: FloatArray, ratio: FloatArray, late: npt.NDArray[np.intp], r0: int
+    ) -> tuple[tuple[int, ...], float, FloatArray]:
+        """:meth:`_row_flags` for many rows past stage 1 (a damaged panel): array at a time."""
+        with np.errstate(all="ignore"):
             res = sums[late] - self._ref[r0 + late]
             size = np.abs(res)
             tol = self._tol1[r0 + late]

@@ -205,6 +205,35 @@ def test_any_single_flip_is_corrected_or_masked_within_tolerance(
         assert verdict.status is Status.CORRECTED  # clearly above tolerance: must be caught
 
 
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    dtype=st.sampled_from([np.float64, np.float32]),
+    kind=st.sampled_from(["normal", "wide_range", "positive", "cancel", "hilbert"]),
+    seed=st.integers(0, 2**32 - 1),
+    flips=st.lists(st.tuples(st.integers(0, 64 * 64 - 1), st.integers(0, 63)), max_size=40),
+)
+def test_rows_past_stage_one_get_the_same_verdicts_one_by_one_as_array_at_a_time(
+    dtype: type, kind: str, seed: int, flips: list[tuple[int, int]]
+) -> None:
+    """A clean product has a row or two past stage 1, checked one by one; a damaged panel many,
+    checked array at a time: the two ways flag the same rows."""
+    a64, b64 = make_pair(kind, 64, 64, 64, seed)
+    a, b = a64.astype(dtype), b64.astype(dtype)
+    c = a @ b
+    for flat, bit in flips:
+        flip_bit(c, flat, bit % NBITS[dtype])
+    verdicts = []
+    for few in (10**9, 0):  # every late row one by one; every late row in arrays
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(abft, "_FEW_ROWS", few)
+            check = ProductCheck(a, b)
+            check.prepare()
+            verdicts.append(check._row_flags(c, 0, 64))
+    (rows_1, worst_1, sums_1), (rows_2, worst_2, sums_2) = verdicts
+    assert rows_1 == rows_2 and sums_1.tobytes() == sums_2.tobytes()
+    assert worst_1 == pytest.approx(worst_2, rel=1e-5, nan_ok=True)
+
+
 def test_zero_mean_products_catch_upper_bits_of_all_but_tiny_elements() -> None:
     """float64 normal data, n = 256: every flip of bits 40..63 is caught unless the element is
     near zero (then the flip is as small as roundoff).  float32 at this size catches much less:
