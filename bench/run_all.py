@@ -12,11 +12,14 @@ target was missed. ``--quick`` runs shorter versions (a smoke test, not figures 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -87,6 +90,18 @@ def report(results: list[BenchResult], info: list[tuple[str, str]], seconds: flo
     return "\n".join(lines) + "\n"
 
 
+def in_fresh_process(run: partial[BenchResult]) -> BenchResult:
+    """Run one benchmark in a new interpreter, as ``python -m bench.NAME`` would.
+
+    A benchmark must not inherit another's process: the heap a long stack run left behind,
+    threads, imported state and the BLAS pool all shifted later figures by several percent
+    when every benchmark shared one process.
+    """
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(run).result()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run_all", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,20 +112,19 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     started = time.monotonic()
     if args.quick:
-        runs = [lambda: bus_throughput.run(count=30_000, warmup=5_000, repeats=1),
-                lambda: command_rtt.run(calls=300, warmup=50),
-                lambda: idle_stack.run(settle_s=1.0, window_s=3.0),
-                lambda: world_speed.run((200.0, 800.0), 4.0, orbits_run=False),
-                lambda: link.run(200, 512 * 1024),
-                lambda: abft.run(quick=True),
-                lambda: checkpoint.run((1, 8), 3),
-                lambda: jobs.run(reps=1, job=jobs.QUICK_JOB)]
+        runs = [partial(bus_throughput.run, count=30_000, warmup=5_000, repeats=1),
+                partial(command_rtt.run, calls=300, warmup=50),
+                partial(idle_stack.run, settle_s=1.0, window_s=3.0),
+                partial(world_speed.run, (200.0, 800.0), 4.0, orbits_run=False),
+                partial(link.run, 200, 512 * 1024),
+                partial(abft.run, quick=True),
+                partial(checkpoint.run, (1, 8), 3),
+                partial(jobs.run, reps=1, job=jobs.QUICK_JOB)]
     else:
-        runs = [bus_throughput.run, command_rtt.run, idle_stack.run, world_speed.run, link.run,
-                abft.run, checkpoint.run, jobs.run, lambda: jobs.run(job=jobs.TRAIN_JOB)]
-    results = []
-    for run in runs:
-        results.append(run())
+        runs = [partial(bus_throughput.run), partial(command_rtt.run), partial(idle_stack.run),
+                partial(world_speed.run), partial(link.run), partial(abft.run),
+                partial(checkpoint.run), partial(jobs.run), partial(jobs.run, job=jobs.TRAIN_JOB)]
+    results = [in_fresh_process(run) for run in runs]
     text = report(results, info, time.monotonic() - started)
     if args.quick:
         text = text.replace("# Sunlit benchmarks", "# Sunlit benchmarks (--quick: smoke test, "
