@@ -140,6 +140,18 @@ class SenderState:
         """The next 14-bit packet sequence count for telecommands to ``apid``."""
         return self._draw("tc-seq", apid) % _SEQ_MODULO
 
+    def next_ids(self, spi: int, apid: int) -> tuple[int, int]:
+        """The next ARSN for ``spi`` and sequence count for ``apid``, drawn under one lock
+        (half the locking and file work of two draws, on every telecommand)."""
+        with self._locked():
+            if self.directory is None:
+                arsn = self._memory.setdefault("arsn-tx", ArsnCounter(MemoryArsnStore())).next(spi)
+                seq = self._memory.setdefault("tc-seq", ArsnCounter(MemoryArsnStore())).next(apid)
+            else:
+                arsn = self._counter("arsn-tx").next(spi)
+                seq = self._counter("tc-seq").next(apid)
+        return arsn, seq % _SEQ_MODULO
+
     def skip_arsn_to(self, spi: int, arsn: int) -> None:
         """Recovery after lost state: make the next ARSN at least ``arsn + 1``."""
         with self._locked():
@@ -406,6 +418,11 @@ class Link(Protocol):
     def send_tc(self, tc: Telecommand,
                 before_send: Callable[[bytes], None] | None = None) -> bytes: ...
 
+    def send_new(self, apid: int, service: int, subtype: int, app_data: bytes = b"", *,
+                 ack: Ack = Ack.ALL,
+                 before_send: Callable[[Telecommand, bytes], None] | None = None
+                 ) -> tuple[Telecommand, bytes]: ...
+
     def stats(self) -> LinkStats: ...
 
     def close(self) -> None: ...
@@ -503,6 +520,30 @@ class GroundLink:
                 before_send(frame)
             self.send_raw(frame)
         return frame
+
+    def send_new(self, apid: int, service: int, subtype: int, app_data: bytes = b"", *,
+                 ack: Ack = Ack.ALL,
+                 before_send: Callable[[Telecommand, bytes], None] | None = None
+                 ) -> tuple[Telecommand, bytes]:
+        """Make, seal and send a telecommand in one go: :meth:`make_tc` and :meth:`send_tc`
+        with its sequence count and ARSN drawn together (one lock, not two).
+
+        ``before_send(tc, frame)`` runs after sealing and before the datagram leaves.
+        """
+        with self._tx_lock:  # ARSNs leave in the order they were drawn
+            if isinstance(self._sealer, PlainLink):
+                arsn, seq = 0, self.state.next_seq(apid)
+            else:
+                arsn, seq = self.state.next_ids(self.spi, apid)
+            tc = Telecommand(apid, service, subtype, app_data, seq_count=seq,
+                             source_id=self.source_id, ack=ack)
+            packet = tc.encode(self.max_size)
+            frame = (self._sealer.seal(packet) if isinstance(self._sealer, PlainLink)
+                     else self._sealer.seal(self.spi, arsn, packet))
+            if before_send is not None:
+                before_send(tc, frame)
+            self.send_raw(frame)
+        return tc, frame
 
     def send_raw(self, frame: bytes) -> None:
         """Send bytes as they are (tests, replays of captured frames)."""

@@ -830,27 +830,25 @@ class GroundStation:
                 app: str | None = None, name: str | None = None,
                 args: Mapping[str, Any] | None = None, ack: Ack = Ack.ALL) -> CommandHandle:
         """Send any telecommand (no dictionary check) and track it: the low-level door."""
-        tc = self.link.make_tc(apid, service, subtype, data, ack=ack)
-        label = name or f"tc[{service},{subtype}]"
-        return self._send(tc, app or self.dictionary.app_at(apid), label, args)
-
-    def _send(self, tc: Telecommand, app: str, name: str,
-              args: Mapping[str, Any] | None) -> CommandHandle:
         if self._closed:
             raise GroundError("the ground station is closed")
-        handle = CommandHandle(self._cond, tc, app, name, args, lambda: self._closed)
-        self._register(handle)
+        label = name or f"tc[{service},{subtype}]"
+        app = app or self.dictionary.app_at(apid)
+        made: list[CommandHandle] = []
 
-        def before_send(frame: bytes) -> None:
-            # Stamped and archived before the datagram leaves, so that no report can arrive
-            # for a command the station (or the archive) has not heard of yet.
+        def before_send(tc: Telecommand, frame: bytes) -> None:
+            # Registered, stamped and archived before the datagram leaves, so that no report
+            # can arrive for a command the station (or the archive) has not heard of yet.
+            handle = CommandHandle(self._cond, tc, app, label, args, lambda: self._closed)
+            self._register(handle)
             handle.raw = frame
             handle.sent_mono, handle.sent_ground = time.monotonic(), time.time()
-            self._record("record_command", handle.request_id, app, name, dict(handle.args),
+            self._record("record_command", handle.request_id, app, label, dict(handle.args),
                          handle.sent_ground, frame)
+            made.append(handle)
 
-        self.link.send_tc(tc, before_send=before_send)
-        return handle
+        self.link.send_new(apid, service, subtype, data, ack=ack, before_send=before_send)
+        return made[0]
 
     def _register(self, handle: CommandHandle) -> None:
         with self._cond:

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from flight.link import DEFAULT_MAX_SIZE, LinkError, TelemetryPacket
+from flight.link import DEFAULT_MAX_SIZE, LinkError, Telecommand, TelemetryPacket
 from ground.archive import Archive, PacketRow, pace
 from ground.link import GapCounter, LinkStats, Received
 
@@ -192,6 +192,9 @@ class ReplayLink:
         raise OSError("replay: there is no link to send on")
 
     def send_tc(self, *args: object, **kwargs: object) -> bytes:
+        raise OSError("replay: there is no link to send on")
+
+    def send_new(self, *args: object, **kwargs: object) -> tuple[Telecommand, bytes]:
         raise OSError("replay: there is no link to send on")
 
     def send_raw(self, frame: bytes) -> None:

@@ -109,6 +109,22 @@ def test_two_ground_processes_sharing_a_state_dir_never_reuse_an_arsn(tmp_path: 
     assert max(drawn) <= 80 + SenderState.RESERVE
 
 
+def test_drawing_both_ids_at_once_continues_the_same_counters(tmp_path: Path) -> None:
+    """A station draws a telecommand's ARSN and sequence count under one lock; they are the
+    same counters a single draw, or another process, continues."""
+    one, other = SenderState(tmp_path / "state"), SenderState(tmp_path / "state")
+    arsns, seqs = [], []
+    for i in range(30):
+        state = (one, other)[i % 2]
+        arsn, seq = state.next_ids(1, 0x12)
+        arsns += [arsn, state.next_arsn(1)]
+        seqs += [seq, state.next_seq(0x12)]
+    assert len(set(arsns)) == 60 and arsns == sorted(arsns)
+    assert len(set(seqs)) == 60 and seqs == sorted(seqs)
+    memory = SenderState(None)
+    assert [memory.next_ids(1, 0x12), memory.next_ids(1, 0x13)] == [(1, 1), (2, 1)]
+
+
 def test_a_lost_issued_file_never_brings_a_value_back(tmp_path: Path) -> None:
     """A power cut may lose the unsynced file of issued values; the durable mark covers it."""
     first = SenderState(tmp_path / "state")
