@@ -817,7 +817,7 @@ class ProductCheck:
             facts = _facts(self.a.dtype)
             with np.errstate(all="ignore"):
                 t = float(np.dot(row, row)) * self._sumsq_correction
-                mag = math.sqrt(t) * self.right.w_norm if t == t else math.nan
+                mag = math.nan if math.isnan(t) else math.sqrt(t) * self.right.w_norm
                 if not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
                     mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
                 self._tol[i] = self._scale * mag + self._floor
