@@ -1338,7 +1338,8 @@ class GroundStation:
         """Call ``callback(item)`` from the receive thread for everything decoded from now on
         (a :class:`TelemetryReport`, :class:`Event`, :class:`Report`, or ``(request id,
         Stage)``); returns the function that stops it. Keep callbacks short (hand the item
-        to a queue): the receive thread waits for them."""
+        to a queue): the receive thread waits for them, holding the station's lock, so a
+        callback must not send (sending takes the link's lock, then the station's)."""
         with self._cond:
             self._listeners.append(callback)
 
