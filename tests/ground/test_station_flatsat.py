@@ -146,3 +146,25 @@ def test_a_command_result_comes_back_on_its_handle(ground: GroundStation) -> Non
     assert handle.result(timeout=10).ok
     assert handle.data is not None and "compute" in handle.data["loads"]
     assert ground.send("health", "noop").result(timeout=10).ok
+
+
+def test_a_long_result_downlink_reports_its_progress(ground: GroundStation,
+                                                     flatsat: Flatsat) -> None:
+    """TM[1,5] every 64 chunks, the chunks sent so far as the step id, between start and
+    completion; a ground that does not ask for progress reports gets none."""
+    import msgpack
+
+    from flight.link import Ack
+    from flight.results import ResultStore
+
+    ResultStore(flatsat.run_dir / "results").put("job-77", bytes(range(256)) * 40)  # 160 chunks
+    request = msgpack.packb({"result": "job-77", "chunk_size": 64})
+    handle = ground.send_tc(0x10, 128, 5, request, app="comms", name="downlink_result")
+    assert handle.result(timeout=20).ok
+    assert [(s.name, s.step) for s in handle.stages] == [
+        ("accepted", None), ("started", None), ("progress", 64), ("progress", 128),
+        ("completed", None)]
+    quiet = ground.send_tc(0x10, 128, 5, request, app="comms", name="downlink_result",
+                           ack=Ack.ACCEPTANCE | Ack.COMPLETION)
+    assert quiet.result(timeout=20).ok
+    assert [s.name for s in quiet.stages] == ["accepted", "completed"]

@@ -71,6 +71,9 @@ from flight.results import ResultError, ResultStore
 RX_BATCH = 256  # datagrams read per turn of the main loop
 JOBS_APP = "jobs"
 CHUNK_SIZE = 1024  # bytes of a result per TM[128,6] unless the ground asks otherwise
+#: A result downlink reports its progress, TM[1,5] with the chunks sent so far as the step id,
+#: after every this many chunks (for a ground that asked for progress reports).
+PROGRESS_EVERY_CHUNKS = 64
 ROUTE_TIMEOUT_S = 60.0
 REJECTION_REPORT_S = 10.0
 #: Reasons an app gives before it executes anything: a start-of-execution failure.
@@ -572,10 +575,13 @@ class CommsApp(App):
                 isinstance(i, int) and 0 <= i < count for i in indexes):
             raise BadAppData(f"TC[128,5]: chunk indexes must be in 0..{count - 1}")
         self._accept(tc)
-        for index in indexes:
+        self._verify(tc, Verification.START_SUCCESS, success=Ack.START)
+        for sent, index in enumerate(indexes, 1):
             self._tm(APID_BASE, Service.JOBS, Jobs.RESULT_CHUNK, appdata.pack({
                 "result": result_id, "index": index, "count": count, "size": len(result.data),
                 "sha256": result.sha256, "data": result.data[index * size:(index + 1) * size]}))
+            if sent % PROGRESS_EVERY_CHUNKS == 0 and sent < len(indexes):
+                self._verify(tc, Verification.PROGRESS_SUCCESS, success=Ack.PROGRESS, step=sent)
         self._complete(tc)
 
     # ------------------------------------------------------------------ contact
@@ -613,11 +619,11 @@ class CommsApp(App):
         self._verify(tc, Verification.COMPLETION_SUCCESS, success=Ack.COMPLETION)
 
     def _verify(self, tc: Telecommand, subtype: Verification, code: int | None = None,
-                text: str = "", success: Ack | None = None) -> None:
+                text: str = "", success: Ack | None = None, step: int | None = None) -> None:
         """A service 1 report; success reports only when the TC's ack flags ask for them."""
         if success is not None and not tc.ack & success:
             return
-        self._send_report(tc.apid, tc.request_id, subtype, code, text)
+        self._send_report(tc.apid, tc.request_id, subtype, code, text, step)
 
     def _verify_raw(self, packet: bytes, subtype: Verification, code: int, text: str) -> None:
         apid = int.from_bytes(packet[0:2], "big") & 0x7FF
@@ -625,8 +631,8 @@ class CommsApp(App):
                           subtype, code, text)
 
     def _send_report(self, apid: int, request_id: bytes, subtype: Verification,
-                     code: int | None, text: str) -> None:
-        report = VerificationReport(subtype, request_id, code=code,
+                     code: int | None, text: str, step: int | None = None) -> None:
+        report = VerificationReport(subtype, request_id, step=step, code=code,
                                     data=text.encode()[:MAX_FAILURE_DATA] if code else b"")
         self._tm(apid if apid in self.apps or apid == APID_BASE else APID_BASE,
                  Service.VERIFICATION, subtype, report.encode())
