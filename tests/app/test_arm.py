@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import types
+
+import pytest
+
+from flight.app import base
 from flight.app.clock import MissionClock
 from flight.bus import CommandClient, Reason
 from hil.stack import LocalStack
@@ -24,3 +29,15 @@ def test_arm_then_execute_once_from_the_same_sender(stack: LocalStack) -> None:
     again = stack.command("power", "load_off_critical", off)
     assert again.reason is Reason.NOT_ARMED  # one arm, one execution
     assert stack.command("power", "status").data["forced"] == {"radio": False}
+
+
+@pytest.mark.parametrize(("now", "taken"), [(129.9, True), (130.1, False)])
+def test_an_arm_is_good_for_its_timeout_only(monkeypatch: pytest.MonkeyPatch, now: float,
+                                             taken: bool) -> None:
+    """Armed at t = 100 with the 30 s timeout: the execute is let through until t = 130, and
+    an arm is used up either way."""
+    deadline = 100.0 + base.App.arm_timeout_s
+    app = types.SimpleNamespace(_armed={"load_off_critical": ("ground", deadline)})
+    monkeypatch.setattr(base.time, "monotonic", lambda: now)
+    assert base.App._take_arm(app, "load_off_critical", "ground") is taken  # type: ignore[arg-type]
+    assert app._armed == {}
