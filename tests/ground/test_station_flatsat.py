@@ -89,6 +89,19 @@ def test_events_arrive_with_their_arguments(ground: GroundStation, flatsat: Flat
     ground.assert_event_count(1, "power", "LOAD_FORCED", since=mark)
 
 
+def test_disabled_events_stay_on_board_until_enabled(ground: GroundStation,
+                                                     flatsat: Flatsat) -> None:
+    """Service 5: an event disabled by name is not downlinked; enabled again, it is."""
+    mark = ground.mark()
+    ground.disable_events("power.LOAD_FORCED")
+    flatsat.command("power", "load_off", {"load": "compute"})
+    ground.enable_events("power.LOAD_FORCED")
+    flatsat.command("power", "load_on", {"load": "compute"})
+    event = ground.await_event("power", "LOAD_FORCED", since=mark, timeout=10)
+    assert (event.args["load"], event.args["state"]) == ("compute", "on")  # the second one
+    ground.assert_event_count(1, "power", "LOAD_FORCED", since=mark)
+
+
 def test_parameters_report_and_set(ground: GroundStation) -> None:
     assert ground.params("power")["active"]["compute_shed_soc"] == 0.7
     ground.set_params("power", compute_shed_soc=0.65, compute_restore_soc=0.75)
