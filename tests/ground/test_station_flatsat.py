@@ -7,6 +7,7 @@ a free port and always in contact. Deadlines everywhere, no sleeps.
 from __future__ import annotations
 
 import datetime
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -123,6 +124,31 @@ def test_a_time_tagged_noop_fires(ground: GroundStation) -> None:
     assert ground.schedule_summary() == []
     with pytest.raises(CommandFailed, match="RELEASE_TIME_PASSED"):
         ground.schedule(ground.mission_time() - 60, "health", "noop")
+
+
+def test_a_deleted_time_tagged_command_never_fires(ground: GroundStation) -> None:
+    keep = ground.schedule(datetime.timedelta(seconds=60), "health", "noop")
+    drop = ground.schedule(datetime.timedelta(seconds=30), "health", "noop")
+    assert {r["request_id"] for r in ground.schedule_summary()} == {keep.request_id,
+                                                                     drop.request_id}
+    assert ground.unschedule(drop).ok
+    assert [r["request_id"] for r in ground.schedule_summary()] == [keep.request_id]
+    assert keep.command.wait(15).ok  # released after the deleted one's time
+    assert drop.command.stages == []
+
+
+def test_a_configured_ground_address_gets_telemetry_before_any_uplink(
+        flatsat: Flatsat) -> None:
+    """apps.comms.ground: a station listening there hears housekeeping without sending."""
+    from ground.link import GroundLink, Received
+
+    with GroundLink(flatsat.address, key=bytes(32), local=flatsat.ground_address) as link:
+        deadline = time.monotonic() + 10
+        heard: Received | None = None
+        while heard is None or heard.packet is None or heard.packet.service != 3:
+            heard = link.receive(max(0.0, deadline - time.monotonic()))
+            assert heard is not None, "no housekeeping at the configured ground address"
+        assert link.stats().sent == 0
 
 
 def test_housekeeping_rate_and_one_shot_reports(ground: GroundStation) -> None:
