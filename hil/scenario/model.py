@@ -31,7 +31,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from hil.scenario.template import references
 
@@ -85,18 +85,18 @@ class ScenarioError(ValueError):
 class Step:
     """What every step has: its number (1-based, as people count) and its name."""
 
+    #: The action key this step was written with (``command``, ``inject`` ...).
+    action: ClassVar[str]
+
     index: int
     name: str
-
-    @property
-    def action(self) -> str:
-        """The action key this step was written with (``command``, ``inject`` ...)."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
 class CommandStep(Step):
     """A telecommand through the space link (or the bus), verified to its final report."""
+
+    action: ClassVar[str] = "command"
 
     app: str
     command: str
@@ -108,39 +108,33 @@ class CommandStep(Step):
     arm: bool | None  #: hazardous commands: True arms first, False sends unarmed on purpose
     save: str | None
 
-    @property
-    def action(self) -> str:
-        return "command"
-
 
 @dataclass(frozen=True)
 class InjectStep(Step):
     """A fault from the registry (:mod:`hil.faults`)."""
+
+    action: ClassVar[str] = "inject"
 
     fault: str
     target: str | None  #: None: the fault picks one with the scenario's seeded generator
     params: dict[str, Any]
     id: str | None  #: what ``clear`` and ``${id.field}`` refer to
 
-    @property
-    def action(self) -> str:
-        return "inject"
-
 
 @dataclass(frozen=True)
 class ClearStep(Step):
     """End a lasting fault injected by an earlier step."""
 
-    injection: str
+    action: ClassVar[str] = "clear"
 
-    @property
-    def action(self) -> str:
-        return "clear"
+    injection: str
 
 
 @dataclass(frozen=True)
 class AwaitEventStep(Step):
     """An event (``app.NAME``, arguments equal to ``where``) within a deadline."""
+
+    action: ClassVar[str] = "await_event"
 
     app: str
     event: str
@@ -150,14 +144,12 @@ class AwaitEventStep(Step):
     since: str
     save: str | None
 
-    @property
-    def action(self) -> str:
-        return "await_event"
-
 
 @dataclass(frozen=True)
 class NoEventStep(Step):
     """An event that must not come: none received since ``since``, nor for ``for_s`` more."""
+
+    action: ClassVar[str] = "no_event"
 
     app: str
     event: str
@@ -166,15 +158,13 @@ class NoEventStep(Step):
     via: str
     since: str
 
-    @property
-    def action(self) -> str:
-        return "no_event"
-
 
 @dataclass(frozen=True)
 class AwaitTelemetryStep(Step):
     """A telemetry value (``app.channel``, map entries as ``app.channel.key``) satisfying
     ``op value`` within a deadline."""
+
+    action: ClassVar[str] = "await_telemetry"
 
     app: str
     channel: str
@@ -185,20 +175,14 @@ class AwaitTelemetryStep(Step):
     since: str
     save: str | None
 
-    @property
-    def action(self) -> str:
-        return "await_telemetry"
-
 
 @dataclass(frozen=True)
 class WaitStep(Step):
     """Wall-clock seconds: only for letting a lasting fault act."""
 
-    seconds: float
+    action: ClassVar[str] = "wait_s"
 
-    @property
-    def action(self) -> str:
-        return "wait_s"
+    seconds: float
 
 
 @dataclass(frozen=True)
