@@ -134,22 +134,16 @@ class SenderState:
 
     def next_arsn(self, spi: int) -> int:
         """The next anti-replay sequence number for ``spi`` (the first ever is 1)."""
-        return self._draw("arsn-tx", spi)
+        return self._draw(("arsn-tx", spi))[0]
 
     def next_seq(self, apid: int) -> int:
         """The next 14-bit packet sequence count for telecommands to ``apid``."""
-        return self._draw("tc-seq", apid) % _SEQ_MODULO
+        return self._draw(("tc-seq", apid))[0] % _SEQ_MODULO
 
     def next_ids(self, spi: int, apid: int) -> tuple[int, int]:
         """The next ARSN for ``spi`` and sequence count for ``apid``, drawn under one lock
-        (half the locking and file work of two draws, on every telecommand)."""
-        with self._locked():
-            if self.directory is None:
-                arsn = self._memory.setdefault("arsn-tx", ArsnCounter(MemoryArsnStore())).next(spi)
-                seq = self._memory.setdefault("tc-seq", ArsnCounter(MemoryArsnStore())).next(apid)
-            else:
-                arsn = self._counter("arsn-tx").next(spi)
-                seq = self._counter("tc-seq").next(apid)
+        (half the locking of two draws, on every telecommand)."""
+        arsn, seq = self._draw(("arsn-tx", spi), ("tc-seq", apid))
         return arsn, seq % _SEQ_MODULO
 
     def skip_arsn_to(self, spi: int, arsn: int) -> None:
@@ -161,11 +155,13 @@ class SenderState:
             else:
                 self._counter("arsn-tx").skip_to(spi, arsn)
 
-    def _draw(self, name: str, key: int) -> int:
+    def _draw(self, *wanted: tuple[str, int]) -> list[int]:
+        """The next value of each (counter, key), all under one lock."""
         with self._locked():
             if self.directory is None:
-                return self._memory.setdefault(name, ArsnCounter(MemoryArsnStore())).next(key)
-            return self._counter(name).next(key)
+                return [self._memory.setdefault(name, ArsnCounter(MemoryArsnStore())).next(key)
+                        for name, key in wanted]
+            return [self._counter(name).next(key) for name, key in wanted]
 
     def _counter(self, name: str) -> _SharedCounter:
         assert self.directory is not None
@@ -502,10 +498,14 @@ class GroundLink:
 
     def seal(self, tc: Telecommand) -> bytes:
         """The frame for ``tc``: authenticated with a fresh ARSN, or the bare packet if plain."""
+        arsn = 0 if self.plain else self.state.next_arsn(self.spi)
+        return self._frame(tc, arsn)
+
+    def _frame(self, tc: Telecommand, arsn: int) -> bytes:
         packet = tc.encode(self.max_size)
         if isinstance(self._sealer, PlainLink):
             return self._sealer.seal(packet)
-        return self._sealer.seal(self.spi, self.state.next_arsn(self.spi), packet)
+        return self._sealer.seal(self.spi, arsn, packet)
 
     def send_tc(self, tc: Telecommand,
                 before_send: Callable[[bytes], None] | None = None) -> bytes:
@@ -531,15 +531,13 @@ class GroundLink:
         ``before_send(tc, frame)`` runs after sealing and before the datagram leaves.
         """
         with self._tx_lock:  # ARSNs leave in the order they were drawn
-            if isinstance(self._sealer, PlainLink):
+            if self.plain:
                 arsn, seq = 0, self.state.next_seq(apid)
             else:
                 arsn, seq = self.state.next_ids(self.spi, apid)
             tc = Telecommand(apid, service, subtype, app_data, seq_count=seq,
                              source_id=self.source_id, ack=ack)
-            packet = tc.encode(self.max_size)
-            frame = (self._sealer.seal(packet) if isinstance(self._sealer, PlainLink)
-                     else self._sealer.seal(self.spi, arsn, packet))
+            frame = self._frame(tc, arsn)
             if before_send is not None:
                 before_send(tc, frame)
             self.send_raw(frame)
