@@ -13,7 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flight.checkpoint.store import CheckpointStore, GenerationInfo, LoadResult, Rejection
+from flight.checkpoint.store import (
+    CheckpointStore,
+    GenerationInfo,
+    LoadResult,
+    Rejection,
+    encode_object,
+)
 
 #: Suffix of the second copy's name.
 MIRROR_SUFFIX = "-mirror"
@@ -44,12 +50,22 @@ class MirroredStore:
         return self._last_rejections
 
     def save_object(self, obj: Any) -> GenerationInfo:
-        """Save both copies; the primary's manifest is returned. An error in either is raised
-        (after the other was still tried), so the caller knows its state is not doubly safe."""
+        """Save both copies under one generation number; the primary's manifest is returned.
+        An error in either is raised (after the other was still tried), so the caller knows
+        its state is not doubly safe.
+
+        One number for both, the next after anything either copy holds: were each copy to
+        count for itself, a copy that missed saves would fall behind, and a later save to it
+        alone could carry a lower number than the other's older state, which would then win
+        the next load.
+        """
+        packed = encode_object(obj)  # a ValueError here leaves both copies as they were
+        generation = max(self.primary.highest_generation(),
+                         self.mirror.highest_generation()) + 1
         info = error = None
         for store in (self.primary, self.mirror):
             try:
-                saved = store.save_object(obj)
+                saved = store.save(packed, at_least=generation)
                 info = info or saved
             except (OSError, ValueError) as exc:
                 error = error or exc

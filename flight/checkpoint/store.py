@@ -168,8 +168,11 @@ class CheckpointStore:
         """Files the most recent ``load``/``load_object`` skipped, newest first."""
         return self._last_rejections
 
-    def save(self, payload: bytes) -> GenerationInfo:
+    def save(self, payload: bytes, *, at_least: int = 0) -> GenerationInfo:
         """Durably write ``payload`` as a new generation, then prune old generations.
+
+        The generation is the next after every one on disk, and at least ``at_least`` (so two
+        stores saved in lockstep keep numbering alike, whichever one failed a save).
 
         Raises ``ValueError`` when the payload exceeds ``max_bytes`` and ``OSError`` when the
         file system fails; in both cases no partial file is left behind under a final name.
@@ -185,7 +188,7 @@ class CheckpointStore:
             entries, temps = self._scan()
             self._remove_stale_temps(temps)
             highest = max([gen for gen, _ in entries], default=0)
-            generation = max(highest, self._last_saved) + 1
+            generation = max(highest + 1, self._last_saved + 1, at_least)
             stamp = time.time()
 
             def header_for(digest: str) -> bytes:
@@ -267,21 +270,15 @@ class CheckpointStore:
             return intact
 
     def save_object(self, obj: Any) -> GenerationInfo:
-        """Save ``obj`` encoded as msgpack.
+        """Save ``obj`` encoded as msgpack (see :func:`encode_object`)."""
+        return self.save(encode_object(obj))
 
-        The encoding is decoded again with the exact options ``load_object`` uses before it is
-        written, so an object that would not come back (a tuple used as a dict key, say) fails
-        here with ``ValueError`` instead of silently turning into a fallback at the next boot.
-        """
-        try:
-            packed = msgpack.packb(obj, use_bin_type=True)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ValueError(f"object cannot be encoded as msgpack: {exc}") from exc
-        try:
-            _unpack_payload(packed)
-        except Exception as exc:  # whatever msgpack raises, the object does not round-trip
-            raise ValueError(f"object does not survive a msgpack round trip: {exc}") from exc
-        return self.save(packed)
+    def highest_generation(self) -> int:
+        """The highest generation number on disk or saved by this process (0: none), intact
+        or not: what the next save must go beyond."""
+        with self._lock:
+            entries, _ = self._scan()
+            return max([gen for gen, _ in entries] + [self._last_saved])
 
     def load_object(self) -> tuple[Any, LoadResult] | None:
         """Load the newest generation whose payload is intact *and* decodes as msgpack.
@@ -481,6 +478,21 @@ class CheckpointStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def encode_object(obj: Any) -> bytes:
+    """``obj`` as msgpack, decoded again with the exact options ``load_object`` uses before it
+    is written: an object that would not come back (a tuple used as a dict key, say) fails
+    here with ``ValueError`` instead of silently turning into a fallback at the next boot."""
+    try:
+        packed = msgpack.packb(obj, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"object cannot be encoded as msgpack: {exc}") from exc
+    try:
+        _unpack_payload(packed)
+    except Exception as exc:  # whatever msgpack raises, the object does not round-trip
+        raise ValueError(f"object does not survive a msgpack round trip: {exc}") from exc
+    return bytes(packed)
 
 
 def write_hashing(fd: int, payload: memoryview, offset: int = 0) -> str:

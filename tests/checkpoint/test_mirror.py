@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,3 +59,30 @@ def test_any_single_damage_keeps_the_latest_state(values: list[int], which: str)
         _damage(_newest(store, which))
         loaded = MirroredStore(tmp, "state").load_object()
         assert loaded is not None and loaded[0] == values[-1]
+
+
+def test_a_copy_that_missed_saves_never_brings_back_older_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both copies at "v1"; the primary fails two saves the mirror takes ("A", "B"); then the
+    mirror fails one the primary takes ("C"). "C" is the state, not the mirror's "B"."""
+    store = MirroredStore(tmp_path, "queue")
+    store.save_object("v1")
+    real_save = type(store.primary).save
+
+    def failing(failing_store: object):
+        def save(self: object, payload: bytes, **kw: object) -> object:
+            if self is failing_store:
+                raise OSError(28, "No space left on device")
+            return real_save(self, payload, **kw)  # type: ignore[arg-type]
+        return save
+
+    monkeypatch.setattr(type(store.primary), "save", failing(store.primary))
+    for value in ("A", "B"):
+        with pytest.raises(OSError):
+            store.save_object(value)
+    monkeypatch.setattr(type(store.primary), "save", failing(store.mirror))
+    with pytest.raises(OSError):
+        store.save_object("C")
+    monkeypatch.undo()
+    loaded = MirroredStore(tmp_path, "queue").load_object()
+    assert loaded is not None and loaded[0] == "C"
