@@ -28,7 +28,6 @@ import os
 import random
 import shutil
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -253,19 +252,15 @@ def sampled_params(fault: str, target: str, rng: random.Random) -> dict[str, Any
 
 @contextlib.contextmanager
 def _run_dir_filesystem(fault_name: str | None, run_dir: Path) -> Iterator[None]:
-    """The run dir on the filesystem its fault needs: an injector module that offers
-    ``small_filesystem(path)`` (a full disk must be a small one) gets it mounted there."""
-    helper = None
-    if fault_name:
-        from hil.faults import get_fault
-
-        module = sys.modules.get(type(get_fault(fault_name)).__module__)
-        helper = getattr(module, "small_filesystem", None)
-    if helper is None:
+    """The run dir on the filesystem its fault needs (:meth:`Fault.run_dir_filesystem`)."""
+    if not fault_name:
         yield
         return
-    with helper(run_dir):
-        run_dir.chmod(0o700)
+    from hil.faults import get_fault
+
+    with get_fault(fault_name).run_dir_filesystem(run_dir) as mounted:
+        if mounted is not None:
+            run_dir.chmod(0o700)
         yield
 
 

@@ -16,6 +16,7 @@ Detection is never told about an injection: the stack must find it from the data
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import enum
 import math
@@ -24,6 +25,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -167,7 +169,7 @@ class Fault(ABC):
         unknown = sorted(set(given) - set(known))
         if unknown:
             raise FaultError(f"fault {self.name!r} has no parameter {unknown[0]!r}"
-                             f"{_did_you_mean(unknown[0], known)}; it takes "
+                             f"{did_you_mean(unknown[0], known)}; it takes "
                              f"{sorted(known) or 'none'}")
         return {name: p.check(given[name]) if name in given else p.default
                 for name, p in known.items()}
@@ -187,9 +189,17 @@ class Fault(ABC):
             target = rng.choice(available)
         elif target not in available:
             raise FaultError(f"fault {self.name!r} cannot hit {target!r}"
-                             f"{_did_you_mean(target, available)}; its targets here: "
+                             f"{did_you_mean(target, available)}; its targets here: "
                              f"{available}")
-        return self.inject(bed, target, checked, rng)
+        injection = self.inject(bed, target, checked, rng)
+        injection.lasting = self.lasting  # a clear must end it: the injector's nature decides
+        return injection
+
+    def run_dir_filesystem(self, run_dir: Path) -> contextlib.AbstractContextManager[Any]:
+        """What a campaign mounts the run directory on before the stack starts, for faults
+        that need a filesystem of their own (a full disk must be a small one); by default
+        nothing: the run directory stays where it is."""
+        return contextlib.nullcontext()
 
     def describe(self) -> dict[str, Any]:
         """For ``sunlit-hil inject --list`` and the docs."""
@@ -198,8 +208,9 @@ class Fault(ABC):
                 "params": [p.describe() for p in self.params]}
 
 
-def _did_you_mean(name: str, known: Any) -> str:
-    close = difflib.get_close_matches(name, list(known), n=1)
+def did_you_mean(name: str, known: Any) -> str:
+    """`` (did you mean 'x'?)`` when ``name`` is close to one of ``known``, else ``""``."""
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -220,7 +231,7 @@ def get_fault(name: str) -> Fault:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise FaultError(f"unknown fault {name!r}{_did_you_mean(name, _REGISTRY)}; known: "
+        raise FaultError(f"unknown fault {name!r}{did_you_mean(name, _REGISTRY)}; known: "
                          f"{sorted(_REGISTRY)}") from None
 
 

@@ -87,6 +87,9 @@ class DiskFull(Fault):
     params = (Param("leave_bytes", int, "bytes left free (0: really full)", default=0, min=0,
                     max=MAX_FILESYSTEM_BYTES),)
 
+    def run_dir_filesystem(self, run_dir: Path) -> contextlib.AbstractContextManager[Any]:
+        return small_filesystem(run_dir)
+
     def targets(self, bed: Testbed) -> list[str]:
         return ["run_dir"]
 
@@ -112,8 +115,7 @@ class DiskFull(Fault):
                          f"filled {fs['mount']} with {written} bytes: {after['free']} of "
                          f"{fs['size']} bytes free (until cleared)",
                          evidence={"filler": str(path), "written": written, **{
-                             f"fs_{k}": v for k, v in fs.items()}, "free_after": after["free"]},
-                         lasting=True)
+                             f"fs_{k}": v for k, v in fs.items()}, "free_after": after["free"]})
 
     def clear(self, bed: Testbed, injection: Injection) -> None:
         filler = Path(str(injection.evidence.get("filler") or bed.run_dir / FILLER))

@@ -75,8 +75,7 @@ class _SensorFault(_WorldFault):
                 "noisy": f"noisy (sigma {self.magnitude(params)})"}[self.kind]
         return Injection(self.name, self.fault_class.value, target, dict(params),
                          f"sensor {target} {what} (until cleared)",
-                         evidence={"kind": self.kind, "true_value_at_injection": true_value},
-                         lasting=True)
+                         evidence={"kind": self.kind, "true_value_at_injection": true_value})
 
     def clear(self, bed: Testbed, injection: Injection) -> None:
         call(bed, WORLD, "sensor_fault", {"sensor": injection.target, "kind": "clear",
@@ -136,7 +135,7 @@ class _Knob(_WorldFault):
         return Injection(self.name, self.fault_class.value, target, dict(params),
                          f"{target}: {self.sample_key} {before!r} → {after!r}{self.unit} "
                          f"(until cleared)",
-                         evidence={"before": before, "after": after}, lasting=True)
+                         evidence={"before": before, "after": after})
 
     def clear(self, bed: Testbed, injection: Injection) -> None:
         before = injection.evidence.get("before")

@@ -95,8 +95,7 @@ class _Impairment(Fault):
         _call(f"{self.describe_change(fields)}", lambda: link.set(target, **fields))
         return Injection(self.name, self.fault_class.value, target, dict(params),
                          f"link {target}: {self.describe_change(fields)} (until cleared)",
-                         evidence={"set": fields, "before": before, "stats_before": stats},
-                         lasting=True)
+                         evidence={"set": fields, "before": before, "stats_before": stats})
 
     def clear(self, bed: Testbed, injection: Injection) -> None:
         link = _require(bed)
@@ -166,7 +165,7 @@ class LinkOutage(Fault):
         _call("an outage", lambda: link.outage(True, target))
         return Injection(self.name, self.fault_class.value, target, dict(params),
                          f"link {target} down (until cleared)",
-                         evidence={"stats_before": stats}, lasting=True)
+                         evidence={"stats_before": stats})
 
     def clear(self, bed: Testbed, injection: Injection) -> None:
         link = _require(bed)

@@ -24,7 +24,6 @@ parameters) is checked by :mod:`hil.scenario.validate`. Nothing here starts a pr
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import sys
@@ -33,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from hil.faults.base import did_you_mean
 from hil.scenario.template import references
 
 if sys.version_info >= (3, 11):
@@ -218,12 +218,6 @@ _ACTION_KEYS: dict[str, tuple[str, ...]] = {
     "no_event": ("where", "for_s", "via", "since"),
     "wait_s": (),
 }
-
-
-def did_you_mean(name: str, known: Any) -> str:
-    """`` (did you mean 'x'?)`` when ``name`` is close to one of ``known``, else ``""``."""
-    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ------------------------------------------------------------------------------ loading
