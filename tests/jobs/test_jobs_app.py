@@ -249,3 +249,36 @@ def test_the_cpu_share_the_board_measures_follows_the_duty_cap(run_dir: Path) ->
         assert shares[0.3] <= 0.3 + 0.12, shares
         assert shares[0.8] <= 0.8 + 0.12, shares
         assert shares[0.8] > shares[0.3] + 0.15, shares
+
+
+def test_a_result_the_disk_refuses_is_held_and_stored_later_without_recomputing(
+        jobs_stack: LocalStack) -> None:
+    """A full disk refuses the result and every checkpoint: the job is held with its
+    computed result in memory, and stored from there once the disk has room."""
+    tap = jobs_stack.tap("evt.jobs")
+    params = {**MATMUL, "n": 1024, "panel_rows": 16}
+    job = submit(jobs_stack, "matmul", params)
+    wait_step(jobs_stack, job, 1)
+    state = jobs_stack.run_dir.state_dir / "jobs"
+    results = jobs_stack.run_dir.results_dir
+    aside = state.with_name("jobs-aside")
+    state.rename(aside)  # nothing the jobs app saves can land now: files stand in for
+    state.write_bytes(b"")  # its state and results directories
+    results.mkdir(parents=True, exist_ok=True)
+    os.rmdir(results)
+    results.write_bytes(b"")
+    try:
+        tap.wait_event("jobs", "RESULT_NOT_STORED", timeout=60, where=lambda a: a["job"] == job)
+        held = jobs_stack.command("jobs", "status", {"job": job}).data
+        assert held["job"]["paused"] == ["storage"]
+        # The retry a couple of seconds later meets the same full disk.
+        wait_until(lambda: jobs_stack.command("jobs", "status", {"job": job})
+                   .data["runner"]["storage_holds"] >= 2, 30, "a second storage hold")
+    finally:  # the disk has room again
+        state.unlink()
+        aside.rename(state)
+        results.unlink()
+    done = wait_done(jobs_stack, job)
+    assert done["sha256"] == golden("matmul", params)
+    after = jobs_stack.command("jobs", "status", {"job": job}).data["runner"]
+    assert after["steps"] == held["runner"]["steps"]  # stored from memory, nothing recomputed

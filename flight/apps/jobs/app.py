@@ -198,6 +198,8 @@ class JobsApp(App):
         """Keep computing the best runnable job; switch (checkpointed) when another outranks it."""
         best = self.queue.next_runnable()
         current = self.current
+        if current is not None and current.job.paused == [PauseReason.STORAGE.value]:
+            return  # its finished result waits in memory for the disk: keep it, store it later
         if current is not None and (best is None or best.id != current.job.id):
             self.current = None
             if not current.job.state.finished and current.compute_since_checkpoint > 0:
