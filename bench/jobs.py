@@ -5,8 +5,8 @@ Baseline (same run, same machine, interleaved): the kind's steps called back to 
 process — build the inputs, every step with its ABFT checks, the result bytes and their SHA-256 —
 and the result kept the way a bare script would keep it: written to a file on the same disk and
 fsync'ed (a result that is not on disk is not a result; what Sunlit's store adds to that raw
-write, its digest file, rename and directory fsync, is the runner's). The same loop without that
-write is reported beside it.
+write, its digest file, rename and directory fsync, is the runner's). The same loop's time up to
+the result bytes, before the write, is reported beside it.
 Sunlit: the same job submitted to a running stack (executive, health, power, thermal, comms,
 radiation, world, jobs) at duty 1.0, timed from its JOB_STARTED event to its JOB_DONE event as
 they arrive on the bus. The difference is everything the runner adds: the worker thread and the
@@ -42,9 +42,9 @@ JOB = {"kind": "matmul", "params": {"n": 3072, "dtype": "float64", "seed": 11,
 QUICK_JOB = {"kind": "matmul", "params": {**JOB["params"], "n": 1536}}
 
 
-def bare(kind: str, params: dict[str, Any], keep_in: Path | None = None) -> tuple[float, str]:
-    """The kernel in a bare loop: seconds, and the result's digest; with ``keep_in``, the
-    result written there and fsync'ed before the clock stops."""
+def bare(kind: str, params: dict[str, Any], keep_in: Path) -> tuple[float, float, str]:
+    """The kernel in a bare loop, its result then written to ``keep_in`` and fsync'ed:
+    seconds to the result bytes and their digest, seconds to the result on disk, the digest."""
     from flight.jobs.kinds import KINDS
 
     cls = KINDS[kind]
@@ -54,16 +54,15 @@ def bare(kind: str, params: dict[str, Any], keep_in: Path | None = None) -> tupl
         job.step(i)
     data = job.result()
     digest = hashlib.sha256(data).hexdigest()
-    if keep_in is not None:
-        path = keep_in / "bare-result"
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    computed = time.perf_counter() - t0
+    path = keep_in / "bare-result"
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
     elapsed = time.perf_counter() - t0
-    if keep_in is not None:
-        path.unlink()
-    return elapsed, digest
+    path.unlink()
+    return computed, elapsed, digest
 
 
 def in_stack(stack: Any, kind: str, params: dict[str, Any]) -> tuple[float, str]:
@@ -96,17 +95,16 @@ def run(reps: int = 15, verbose: bool = True, job: dict[str, Any] = JOB) -> Benc
         stack.start(timeout=60)
         try:
             for rep in range(reps):
-                c, d0 = bare(kind, params)
                 if rep % 2:  # alternate the order: drift and after-effects fall on both alike
                     s, d2 = in_stack(stack, kind, params)
-                    b, d1 = bare(kind, params, keep_in=run_dir)
+                    c, b, d1 = bare(kind, params, keep_in=run_dir)
                 else:
-                    b, d1 = bare(kind, params, keep_in=run_dir)
+                    c, b, d1 = bare(kind, params, keep_in=run_dir)
                     s, d2 = in_stack(stack, kind, params)
                 compute_s.append(c)
                 bare_s.append(b)
                 stack_s.append(s)
-                digests |= {d0, d1, d2}
+                digests |= {d1, d2}
                 if verbose:
                     print(f"  [{NAME}] rep {rep + 1}: bare {c:.3f} s, bare + raw result write "
                           f"{b:.3f} s, runner {s:.3f} s ({s / b - 1:+.1%})", file=sys.stderr)

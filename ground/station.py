@@ -674,6 +674,7 @@ class GroundStation:
         self.dictionary = Dictionary.load(dictionary)
         self._cond = threading.Condition(threading.RLock())
         self._closed = False
+        self._owned_state: SenderState | None = None  #: the counters connect() opened for it
         self._reports: _Log[TelemetryReport] = _Log(history)
         self._events: _Log[Event] = _Log(history)
         self._others: _Log[Report] = _Log(history)
@@ -717,7 +718,9 @@ class GroundStation:
             station = cls(link, dictionary, archive=archive, history=history)
         except BaseException:
             link.close()
+            state.close()
             raise
+        station._owned_state = state
         if announce:
             station.send_tc(COMMS_APID, Service.TEST, Ping.PING, app="comms", name="ping")
         return station
@@ -740,6 +743,8 @@ class GroundStation:
         for handle in handles:
             handle._wake()
         self.link.close()
+        if self._owned_state is not None:
+            self._owned_state.close()  # its lock and record files
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
         if self._archive is not None:
