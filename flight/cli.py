@@ -158,11 +158,17 @@ def running_pid(run_dir: RunDir) -> int | None:
 # ---------------------------------------------------------------------- status
 def query_status(run_dir: RunDir, timeout: float = 3.0) -> dict[str, Any] | None:
     """Ask the executive for its status over the bus; None when nobody answers."""
+    data = query(run_dir, "executive", "status", timeout)
+    return data if isinstance(data, dict) else None
+
+
+def query(run_dir: RunDir, app: str, command: str, timeout: float = 3.0) -> Any:
+    """One command to ``app`` over the bus: its data, or None when it did not complete."""
     ctx = zmq.Context()
-    client = CommandClient(ctx, run_dir.command_endpoint("executive"), f"cli-{os.getpid()}",
+    client = CommandClient(ctx, run_dir.command_endpoint(app), f"cli-{os.getpid()}",
                            MissionClock())
     try:
-        reply = client.call("status", timeout=timeout)
+        reply = client.call(command, timeout=timeout)
     finally:
         client.close()
         ctx.term()

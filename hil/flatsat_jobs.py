@@ -95,13 +95,6 @@ class Goldens:
         except concurrent.futures.TimeoutError:
             return None
 
-    def error(self, key: int) -> str | None:
-        """Why the golden run of ``key`` failed, if it did."""
-        future = self._futures.get(key)
-        if future is None or not future.done() or future.exception() is None:
-            return None
-        return str(future.exception())
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

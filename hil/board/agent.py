@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import zmq
 
-from flight.app.clock import MissionClock
-from flight.bus import CommandClient, RunDir
-from flight.cli import EXIT_NOT_RUNNING, query_status, running_pid
+from flight.bus import RunDir
+from flight.cli import EXIT_NOT_RUNNING, query, query_status, running_pid
 
 MARK = "SUNLIT-JSON "
 OUT_NAME = "flatsat.out"
@@ -55,19 +53,6 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _command(run_dir: RunDir, app: str, name: str, timeout: float = 2.0) -> Any:
-    """One command over the board's bus; its data, or None if it did not complete."""
-    ctx: zmq.Context[Any] = zmq.Context()
-    client = CommandClient(ctx, run_dir.command_endpoint(app), f"board-{os.getpid()}",
-                           MissionClock())
-    try:
-        reply = client.call(name, timeout=timeout)
-    finally:
-        client.close()
-        ctx.term()
-    return reply.data if reply.ok else None
-
-
 # ---------------------------------------------------------------------- describe
 def describe(run_dir: RunDir, status: dict[str, Any]) -> dict[str, Any]:
     """What a ground needs to talk to this stack, read from its own run directory."""
@@ -86,7 +71,7 @@ def describe(run_dir: RunDir, status: dict[str, Any]) -> dict[str, Any]:
         return answer
     link = None
     for _ in range(3):  # a board busy booting may miss one deadline
-        link = _command(run_dir, "comms", "status", timeout=3.0)
+        link = query(run_dir, "comms", "status", timeout=3.0)
         if link is not None:
             break
     if link is None:

@@ -35,13 +35,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flight.config.schema import SECTIONS
 from hil.board.ssh import BoardError, Ssh, parse_json_line
 from hil.board.wheelhouse import Target, WheelCache, Wheelhouse
 
 if TYPE_CHECKING:
     from ground.station import GroundStation
 
-HAL_CHOICES = ("auto", "sim", "linux", "rpi", "jetson")
+#: The HAL backends a flight config accepts (hal.backend in flight/config/schema.py).
+HAL_CHOICES: tuple[str, ...] = tuple(next(
+    f for f in SECTIONS["hal"] if f.name == "backend").choices or ())
 MIN_PYTHON = (3, 10)
 NO_PYTHON = "SUNLIT-NO-PYTHON"
 #: Install rounds: the first, plus fetching dependencies the board found missing.

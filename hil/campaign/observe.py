@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 #: Most events one run keeps (a storm of rejections must not fill the journal).
 MAX_EVENTS = 500
-#: Apps whose events describe the environment or the injection itself, never detection.
-ENVIRONMENT_APPS = frozenset({"world"})
 
 
 class BusLog:

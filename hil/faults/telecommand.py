@@ -113,19 +113,21 @@ def arsn_source(bed: Testbed, spi: int, highest: int | None) -> Callable[[], int
     return next_arsn
 
 
-def seal(bed: Testbed, app: str, packet: bytes, arsn: int) -> bytes:
-    """``packet`` in an authentic frame (or bare, on a link without authentication)."""
+def sealer(bed: Testbed, app: str) -> Callable[[bytes, int], bytes]:
+    """``seal(packet, arsn)``: a packet in an authentic frame (or bare, on a link without
+    authentication), with the key read once for a whole burst."""
     from flight.link import Authenticator, KeyFileError, load_key
 
     s = settings(bed, app)
     if not authenticated(bed, app):
-        return packet
+        return lambda packet, _arsn: packet
     try:
         key = load_key(bed.key_file)
     except (KeyFileError, OSError) as exc:
         raise FaultError(f"cannot read the link key {bed.key_file}: {exc}") from None
-    return Authenticator({int(s["spi"]): key}, max_packet=len(packet) + 16).seal(
-        int(s["spi"]), arsn, packet)
+    spi = int(s["spi"])
+    authenticator = Authenticator({spi: key}, max_packet=int(s["max_datagram"]))
+    return lambda packet, arsn: authenticator.seal(spi, arsn, packet)
 
 
 # ---------------------------------------------------------------------- sending
@@ -347,12 +349,13 @@ class TcMalformed(_TcFault):
         highest = counters(bed, target)["highest_arsn"] if auth and kind == "bad_crc" else None
         next_arsn = arsn_source(bed, int(s["spi"]), highest) if auth and kind == "bad_crc" \
             else (lambda: 0)
+        seal = sealer(bed, target) if kind == "bad_crc" else None
 
         def frame(_: int) -> bytes:
-            if kind == "bad_crc":
+            if seal is not None:
                 packet = bytearray(ping_packet(rng, limit))
                 packet[-1 - rng.randrange(2)] ^= 1 << rng.randrange(8)
-                return seal(bed, target, bytes(packet), next_arsn())
+                return seal(bytes(packet), next_arsn())
             if kind == "truncated":
                 return rng.randbytes(rng.randrange(1, overhead + 7))
             if kind == "oversized":

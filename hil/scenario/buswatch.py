@@ -30,10 +30,6 @@ class Seen:
     t_mono: float
     envelope: Envelope
 
-    @property
-    def app(self) -> str:
-        return self.envelope.topic.partition(".")[2]
-
 
 class BusWatch:
     """A background reader of ``evt.`` and ``tlm.`` with a history that awaits look into."""
