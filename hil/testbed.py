@@ -12,6 +12,7 @@ with an archive, and a tap on the onboard bus for the harness's own observations
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import shutil
 import socket
@@ -67,9 +68,9 @@ class Flatsat:
         configured = self.config.get("apps", {}).get("comms", {}).get("key_file")
         return Path(configured) if configured else self.run_dir / "keys" / "link.key"
 
-    @property
+    @functools.cached_property
     def config(self) -> dict[str, Any]:
-        """The resolved configuration the stack runs with."""
+        """The resolved configuration the stack runs with (written once, when it started)."""
         return dict(json.loads((self.run_dir / "config.json").read_text(encoding="utf-8")))
 
     def dictionary(self) -> dict[str, Any]:
@@ -217,7 +218,8 @@ def _await_link_key(bed: Testbed, timeout: float) -> None:
     from hil.stack import wait_until
 
     try:
-        wait_until(lambda: bed.key_file.exists() or None, timeout, "comms to write its link key")
+        key = bed.key_file  # from the config: read once, not on every poll
+        wait_until(lambda: key.exists() or None, timeout, "comms to write its link key")
     except StackError as exc:
         raise StackError(f"{exc} (executive mode {bed.stack.mode()}; see "
                          f"{bed.run_dir / 'stack.out'})") from None

@@ -38,8 +38,6 @@ RADIATOR_M2 = 1.3
 BATTERY_WH = 640.0
 #: Prediction step (mission seconds): pass and shadow edges to within 10 s.
 PREDICT_STEP_S = 10.0
-#: Keys of ``[apps.world]`` that the world model reads (the rest are the app's own).
-APP_ONLY_WORLD_KEYS = ("publish_period_s", "demand")
 
 
 class PlanError(ValueError):
@@ -187,13 +185,10 @@ def met(seconds: float) -> str:
 
 def world_config(world_section: Mapping[str, Any]) -> Any:
     """The :class:`~hil.world.WorldConfig` the world app builds from its resolved settings."""
-    from hil.world.model import FLAT_KEYS, WorldConfig
+    from hil.world.model import WorldConfig
+    from hil.world.settings import model_settings
 
-    flat = {k: v for k, v in world_section.items()
-            if k in FLAT_KEYS and k not in APP_ONLY_WORLD_KEYS}
-    if flat.get("inclination_deg") is not None and float(flat["inclination_deg"]) < 0:
-        flat["inclination_deg"] = None  # negative: sun-synchronous, as the app reads it
-    return WorldConfig.from_flat(flat)
+    return WorldConfig.from_flat(model_settings(world_section))
 
 
 def predict(config: Any, world_epoch: float, until: float) -> tuple[list[Window], ...]:

@@ -28,7 +28,7 @@ from flight.hal import ENV_ACTUATE, ENV_MEASURED, ENV_SENSORS
 from hil.world.faults import SensorFaults
 from hil.world.model import Inputs, World, WorldConfig
 from hil.world.radiation import Upset
-from hil.world.settings import WORLD_MODEL, WORLD_SETTINGS
+from hil.world.settings import WORLD_MODEL, WORLD_SETTINGS, model_settings
 
 ENV_UPSET = "env.upset"
 #: Steps taken in one go before the main loop gets a turn (commands, heartbeats).
@@ -47,7 +47,7 @@ class WorldApp(App):
     settings = WORLD_SETTINGS
 
     def on_start(self) -> None:
-        self.config = WorldConfig.from_flat(self._model_settings())
+        self.config = WorldConfig.from_flat(model_settings(self.ctx.settings))
         self.world = self._restore_or_new()
         self._injections = np.random.default_rng()  # harness upsets: not the world's own draws
         self.faults = SensorFaults(np.random.default_rng(self.ctx.settings["seed"] + 1))
@@ -60,13 +60,6 @@ class WorldApp(App):
         self._next_checkpoint = self.world.t + CHECKPOINT_EVERY_S
         self.subscribe(ENV_ACTUATE, self._actuation)
         self.subscribe(ENV_MEASURED, self._measurement)
-
-    def _model_settings(self) -> dict[str, Any]:
-        own = {f.name for f in WORLD_SETTINGS} - {"publish_period_s", "demand"}
-        flat = {k: v for k, v in self.ctx.settings.items() if k in own}
-        if flat.get("inclination_deg", -1) < 0:
-            flat["inclination_deg"] = None  # the sun-synchronous inclination
-        return flat
 
     def _restore_or_new(self) -> World:
         """The checkpointed world of this boot, or a new one at the current mission time."""

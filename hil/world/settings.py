@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flight.app.model import (
     AppModel,
     Arg,
@@ -89,3 +92,18 @@ WORLD_MODEL = AppModel(
         Event("WORLD_FAULT", Severity.WARNING, "Injected: {what}"),
     ),
 )
+
+
+#: Settings of the world app that are its own (publishing, demand), not the model's.
+APP_ONLY_SETTINGS = ("publish_period_s", "demand")
+
+
+def model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The world model's flat settings out of the world app's resolved ones: what both the
+    app and anything predicting its world (the mission plan) must build it from."""
+    own = {f.name for f in WORLD_SETTINGS} - set(APP_ONLY_SETTINGS)
+    flat = {k: v for k, v in settings.items() if k in own}
+    inclination = flat.get("inclination_deg")
+    if inclination is None or float(inclination) < 0:
+        flat["inclination_deg"] = None  # the sun-synchronous inclination
+    return flat
