@@ -117,9 +117,12 @@ def measure(directory: Path, size_mib: int, reps: int) -> dict[str, float]:
     store = CheckpointStore(store_dir, "bench", generations=GENERATIONS,
                             max_bytes=max(64 * MIB, 2 * len(payload)))
     # One untimed round of each, so first-file effects (directory blocks, allocation) do not
-    # land in either column.
+    # land in either column; then whatever earlier work left dirty goes to storage, so its
+    # writeback does not land in either column either.
     store.save(payload)
     raw_write(raw_dir / "warm", payload)
+    store.wait_background()
+    os.sync()
     times: dict[str, list[float]] = {k: [] for k in ("raw", "store", "load", "read", "sha256",
                                                      "dir_fsync", "unlink")}
     saved: list[Path] = []
@@ -131,6 +134,9 @@ def measure(directory: Path, size_mib: int, reps: int) -> dict[str, float]:
                     second: tuple[str, Callable[[], object]]) -> None:
         for key, fn in (first, second) if rep % 2 == 0 else (second, first):
             times[key].append(_timed(fn))
+            # The store frees its oldest generation in the background; let that finish, untimed,
+            # so it neither slows the raw write that may come next nor hides in its column.
+            store.wait_background()
 
     for rep in range(reps):
         target = raw_dir / f"raw-{rep}"
@@ -147,7 +153,7 @@ def measure(directory: Path, size_mib: int, reps: int) -> dict[str, float]:
     return {key: median(values) if values else 0.0 for key, values in times.items()}
 
 
-def run(sizes_mib: tuple[int, ...] = SIZES_MIB, reps: int = 9,
+def run(sizes_mib: tuple[int, ...] = SIZES_MIB, reps: int = 15,
         verbose: bool = True) -> BenchResult:
     started = time.monotonic()
     rows, load_rows, checks = [], [], []
@@ -202,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.checkpoint", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 and 8 MiB, 3 reps")
-    parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--reps", type=int, default=15)
     args = parser.parse_args(argv)
     result = run((1, 8), 3) if args.quick else run(SIZES_MIB, max(1, args.reps))
     print(result.markdown)

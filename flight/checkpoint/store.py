@@ -23,6 +23,7 @@ See ``docs/checkpoint.md`` for the prose version and the reasons behind each rul
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import logging
@@ -67,6 +68,9 @@ _DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 #: From this payload size on, hashing overlaps the write and old generations are freed in the
 #: background; below it a thread would cost more than it saves.
 _OVERLAP_BYTES = 1 << 20
+#: How much of a large payload is copied before its writeback is started (see write_hashing):
+#: 1 MiB measured best on ext4 over virtio (512 KiB to 4 MiB all within a few percent).
+_WRITEBACK_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ class CheckpointStore:
         size = view.nbytes
         if size > self._max_bytes:
             raise ValueError(f"checkpoint payload is {size} bytes, limit is {self._max_bytes}")
-        self._join_pruner()
+        self.wait_background()
         if not self._pruned:  # generations a killed predecessor left unpruned go first, so a
             self._prune_logged(0)  # crash during background pruning never adds up
         with self._lock:
@@ -241,7 +245,8 @@ class CheckpointStore:
                 _log.warning("checkpoint %s: generation %d saved, but pruning old generations "
                              "failed: %s", self._name, generation, exc)
 
-    def _join_pruner(self) -> None:
+    def wait_background(self) -> None:
+        """Wait until the background pruning of the last save (if any) has finished."""
         pruner = self._pruner
         if pruner is not None:
             pruner.join()
@@ -498,10 +503,13 @@ def encode_object(obj: Any) -> bytes:
 def write_hashing(fd: int, payload: memoryview, offset: int = 0) -> str:
     """Write ``payload`` at ``offset`` of ``fd``; return its SHA-256 (hex).
 
-    From ``_OVERLAP_BYTES`` on, the digest is computed on a second thread (hashlib releases the
-    GIL) while the bytes are written and flushed to storage with ``fdatasync``, so a durable
-    write costs about what the write and its flush cost, not that plus the hash. The caller
-    still fsyncs the file before making it visible.
+    From ``_OVERLAP_BYTES`` on, two things overlap that a plain write-then-fsync does one after
+    the other. The digest is computed on a second thread (hashlib releases the GIL) while the
+    bytes are written. And the bytes go out a ``_WRITEBACK_CHUNK`` at a time, each chunk handed
+    to the device as soon as it is in the page cache (``start_writeback``), so the device writes
+    one megabyte while the next is copied and the final ``fdatasync`` waits only for the tail.
+    A durable write then costs about the copy or the hash, whichever is longer, plus the last
+    chunk's flush. The caller still fsyncs the file before making it visible.
     """
     if payload.nbytes < _OVERLAP_BYTES:
         _pwrite_all(fd, payload, offset)
@@ -511,11 +519,29 @@ def write_hashing(fd: int, payload: memoryview, offset: int = 0) -> str:
                               name="sha256")
     hasher.start()
     try:
-        _pwrite_all(fd, payload, offset)
-        os.fdatasync(fd)  # the bulk reaches storage while the hash finishes
+        for start in range(0, payload.nbytes, _WRITEBACK_CHUNK):
+            chunk = payload[start:start + _WRITEBACK_CHUNK]
+            _pwrite_all(fd, chunk, offset + start)
+            start_writeback(fd, offset + start, chunk.nbytes)
+        os.fdatasync(fd)  # the tail reaches storage while the hash finishes
     finally:
         hasher.join()
     return hashed[0]
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing a just-written range to storage, without waiting.
+
+    On Linux ``POSIX_FADV_DONTNEED`` first starts asynchronous writeback of the range's dirty
+    pages (``mm/fadvise.c``), then drops only the pages that are already clean, so the data
+    stays cached for a reload. It is a hint: where it is missing or refused nothing changes
+    but speed, since durability still comes from the fsync that follows.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    with contextlib.suppress(OSError):
+        advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:

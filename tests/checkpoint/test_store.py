@@ -621,3 +621,28 @@ def test_sigkill_mid_save_leaves_an_intact_generation(tmp_path: Path) -> None:
         assert result.rejected == (), seed
         assert temp_files(tmp_path) == [], seed  # the torn temp (if any) was cleaned up
         assert len(ckpt_files(tmp_path)) <= 4, seed  # killed between rename and prune at worst
+
+
+@pytest.mark.parametrize("extra", [0, 1, 4093])
+def test_a_large_payload_written_a_chunk_at_a_time_comes_back_whole(tmp_path: Path,
+                                                                    extra: int) -> None:
+    """Large payloads are written in writeback-sized chunks with their hash on a second
+    thread; every byte, the tail of a partial last chunk included, must land and verify."""
+    payload = random.Random(extra).randbytes(3 * store_module._WRITEBACK_CHUNK + extra)
+    store = CheckpointStore(tmp_path, NAME)
+    info = store.save(payload)
+    assert info.sha256 == hashlib.sha256(payload).hexdigest()
+    loaded = CheckpointStore(tmp_path, NAME).load()
+    assert loaded is not None and loaded.payload == payload
+
+
+def test_a_refused_writeback_hint_changes_nothing_but_speed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object) -> None:
+        raise OSError(errno.ESPIPE, "no advice here")
+
+    monkeypatch.setattr(store_module.os, "posix_fadvise", refuse)
+    payload = random.Random(7).randbytes(2 * store_module._WRITEBACK_CHUNK + 17)
+    CheckpointStore(tmp_path, NAME).save(payload)
+    loaded = CheckpointStore(tmp_path, NAME).load()
+    assert loaded is not None and loaded.payload == payload
