@@ -772,6 +772,10 @@ class ProductCheck:
         self.sums = per_row[3]
         flags = np.zeros((2, self.m), dtype=bool)
         self._ready, self._strict = flags[0], flags[1]
+        #: Rows not yet prepared, kept in Python: a reduction over ``_ready`` is tens of µs on
+        #: the cold cache a product leaves, and every check asks.
+        self._unready = self.m
+        self._facts = facts
         self._ones = right.ones
 
     def _span(self, r0: int, r1: int | None) -> tuple[int, int]:
@@ -783,13 +787,17 @@ class ProductCheck:
     def prepare(self, r0: int = 0, r1: int | None = None) -> None:
         """Compute (once) A_i·(B·e) and the stage-1 tolerances for rows r0:r1 of A."""
         r0, r1 = self._span(r0, r1)
-        if self._ready[r0:r1].all():
+        if self._unready == 0 or (self._unready < self.m and self._ready[r0:r1].all()):
             return
         with np.errstate(all="ignore"):
             ref = np.matmul(self.a[r0:r1], self.right.u, out=self._ref[r0:r1])
             tol = np.abs(ref, out=self._tol1[r0:r1])
             np.multiply(tol, self._scale, out=tol)
             np.add(tol, self._floor, out=tol)
+        fresh = r1 - r0
+        if self._unready < self.m:
+            fresh -= int(np.count_nonzero(self._ready[r0:r1]))
+        self._unready -= fresh
         self._ready[r0:r1] = True
 
     def _strict_tolerance(self, rows: npt.NDArray[np.intp]) -> FloatArray:
@@ -811,16 +819,16 @@ class ProductCheck:
     def _strict_row(self, i: int) -> np.floating:
         """The stage-2 tolerance of row ``i`` of A alone: :meth:`_strict_tolerance`'s bound
         with scalar arithmetic (a clean product has a row or two here; a dozen array
-        operations on one element cost more than the whole pass over C on a cold cache)."""
+        operations on one element cost more than the whole pass over C on a cold cache).
+        Called under the caller's ``np.errstate(all="ignore")``."""
         if not self._strict[i]:
             row = self.a[i]
-            facts = _facts(self.a.dtype)
-            with np.errstate(all="ignore"):
-                t = float(np.dot(row, row)) * self._sumsq_correction
-                mag = math.nan if math.isnan(t) else math.sqrt(t) * self.right.w_norm
-                if not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
-                    mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
-                self._tol[i] = self._scale * mag + self._floor
+            facts = self._facts
+            t = float(np.dot(row, row)) * self._sumsq_correction
+            mag = math.nan if math.isnan(t) else math.sqrt(t) * self.right.w_norm
+            if not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
+                mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
+            self._tol[i] = self._scale * mag + self._floor
             self._strict[i] = True
         return self._tol[i]
 
@@ -888,7 +896,8 @@ class ProductCheck:
             worst = float(ratio.max()) if ratio.size else 0.0
             if worst < 1.0:
                 return (), worst, sums
-            late = np.flatnonzero(~(ratio < 1.0))
+            # max is NaN exactly when a ratio is: only then can a late row hide from >= 1.
+            late = np.flatnonzero(~(ratio < 1.0) if math.isnan(worst) else ratio >= 1.0)
             if late.size > _FEW_ROWS:
                 return self._late_rows(sums, ratio, late, r0)
             flagged = []

@@ -466,3 +466,28 @@ def test_operand_and_panel_checks() -> None:
         ProductCheck(a.astype(np.float16), b.astype(np.float16))
     empty = ProductCheck(np.ones((3, 0)), np.ones((0, 2)))
     assert empty.run()[1].status is Status.CLEAN
+
+
+@settings(max_examples=60, deadline=None)
+@given(spans=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1,
+                      max_size=8))
+def test_prepared_rows_are_those_of_every_span_asked_for(spans: list[tuple[int, int]]) -> None:
+    """prepare() keeps a count of the rows still to do beside the per-row flags (its fast
+    path); whatever spans are asked for, in any order and overlapping, both must agree and the
+    prepared rows hold A_i·(B·e) and pass their own clean panel."""
+    a, b = make_pair("normal", 40, 24, 16, seed=5)
+    check = ProductCheck(a, b)
+    union: set[int] = set()
+    for x, y in spans:
+        r0, r1 = min(x, y), max(x, y)
+        check.prepare(r0, r1)
+        union |= set(range(r0, r1))
+        assert check._unready == 40 - len(union)
+        assert set(np.flatnonzero(check._ready).tolist()) == union
+    rows = sorted(union)
+    np.testing.assert_allclose(check.left_sums[rows], (a @ (b @ np.ones(16)))[rows],
+                               rtol=1e-12, atol=1e-12)
+    for r0, r1 in spans:
+        lo, hi = min(r0, r1), max(r0, r1)
+        _c, verdict = check.run(lo, hi)
+        assert verdict.status is Status.CLEAN
