@@ -110,8 +110,13 @@ class JobKind(ABC):
         """Compute step ``index`` (0-based, in order) and check what it produced."""
 
     @abstractmethod
-    def state(self) -> State:
-        """Everything needed to continue after the last completed step (arrays are copied)."""
+    def state(self, *, scrubbed: bool = False) -> State:
+        """Everything needed to continue after the last completed step (arrays are copied).
+
+        Verifies everything at rest first, as :meth:`scrub` does, unless ``scrubbed``: the
+        caller ran :meth:`scrub` on this instance just before, in the same call, and it did not
+        ask for a rollback (the runner does; verifying again would pass over megabytes twice).
+        """
 
     @abstractmethod
     def restore(self, state: State) -> None:
@@ -126,8 +131,12 @@ class JobKind(ABC):
         """Check inputs and weights against their digests; repair what can be repaired."""
 
     @abstractmethod
-    def result(self) -> bytes:
-        """The finished job's result, as the bytes stored and downlinked (``.npy``/``.npz``)."""
+    def result(self, *, scrubbed: bool = False) -> bytes:
+        """The finished job's result, as the bytes stored and downlinked (``.npy``/``.npz``).
+
+        Verified at rest first unless ``scrubbed`` (as for :meth:`state`); raises
+        ``RuntimeError`` when that verification asks for a rollback.
+        """
 
     def summary(self) -> dict[str, float]:
         """A few numbers about the job so far (loss, accuracy ...) for status and telemetry."""

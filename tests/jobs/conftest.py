@@ -94,11 +94,11 @@ def run_job(
             if scrub.outcome is Outcome.ROLLBACK:
                 roll_back()
                 continue
-            saved, saved_step = copy_state(job.state()), i
+            saved, saved_step = copy_state(job.state(scrubbed=True)), i
     scrub = job.scrub()
     run.findings += scrub.findings
     assert scrub.outcome is not Outcome.ROLLBACK, scrub.findings
-    run.result = job.result()
+    run.result = job.result(scrubbed=True)
     return run
 
 

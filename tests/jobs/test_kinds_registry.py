@@ -92,7 +92,7 @@ class _Tiny(JobKind):
     def step(self, index: int) -> StepReport:
         return StepReport()
 
-    def state(self) -> State:
+    def state(self, *, scrubbed: bool = False) -> State:
         return {}
 
     def restore(self, state: State) -> None:
@@ -104,7 +104,7 @@ class _Tiny(JobKind):
     def scrub(self) -> StepReport:
         return StepReport()
 
-    def result(self) -> bytes:
+    def result(self, *, scrubbed: bool = False) -> bytes:
         return b""
 
 
@@ -124,3 +124,43 @@ def test_register_adds_a_kind_and_refuses_clashes_and_bad_declarations() -> None
             register(type("Twice", (_Tiny,), {"name": "twice", "params": twice}))
     finally:
         KINDS.pop("tiny", None)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_after_a_scrub_state_and_result_skip_only_their_own_verification(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner scrubs, then asks for state(scrubbed=True) or result(scrubbed=True): the
+    same state and bytes as a verifying call, without passing over the data a second time."""
+    cls = KINDS[name]
+    job = cls(cls.bind(SMALL[name]))
+    job.step(0)
+    assert job.scrub().outcome is Outcome.CLEAN
+    checked = job.state()
+    for i in range(1, job.total_steps):
+        job.step(i)
+    assert job.scrub().outcome is Outcome.CLEAN
+    verified = job.result()
+    calls: list[str] = []
+    for attr in dir(job):
+        if attr.startswith("_verify"):
+            original = getattr(job, attr)
+
+            def spy(*args: Any, _name: str = attr, _fn: Any = original) -> Any:
+                calls.append(_name)
+                return _fn(*args)
+
+            monkeypatch.setattr(job, attr, spy)
+    assert job.result(scrubbed=True) == verified
+    assert calls == []
+    assert job.result() == verified
+    assert calls  # the spies are in place: without the flag, result() verifies
+    fresh = cls(cls.bind(SMALL[name]))
+    fresh.step(0)
+    fresh.scrub()
+    same = fresh.state(scrubbed=True)
+    assert same.keys() == checked.keys()
+    for key, value in same.items():
+        if isinstance(value, np.ndarray):
+            assert np.array_equal(value, checked[key])
+        else:
+            assert value == checked[key]

@@ -159,7 +159,7 @@ def _store_result(run: Running, done: WorkDone, results: ResultStore) -> None:
     done.report.findings.extend(found.findings)
     if found.outcome is Outcome.ROLLBACK:
         return
-    data = run.kind.result()
+    data = run.kind.result(scrubbed=True)  # verified by the scrub just above
     result_id = f"job-{run.job.id}"
     try:
         done.result = (result_id, results.put(result_id, data), len(data))
@@ -176,7 +176,8 @@ def _verified_checkpoint(run: Running, done: WorkDone) -> None:
         return
     t0 = time.perf_counter()
     try:
-        payload = pack_state(run.kind.state(), {"step": run.next_step, "job": run.job.id})
+        payload = pack_state(run.kind.state(scrubbed=True),  # the scrub above verified it
+                             {"step": run.next_step, "job": run.job.id})
         done.checkpoint = run.store.save(payload)
     except (OSError, ValueError, TypeError) as exc:
         done.checkpoint_error = str(exc)
