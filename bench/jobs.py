@@ -14,10 +14,14 @@ main loop beside it, the scrubs before checkpoints and results, the checkpoints 
 interval asks for, the durable queue writes, the result store beyond a raw write, and the
 rest of the stack sharing the two cores. Target: at most 3 % slower.
 
-Each repetition runs the two back to back (the order alternating), and the figure is the median
-of the per-repetition ratios: the VM's speed drifts by tens of percent over a minute, and a
-ratio of two runs seconds apart cancels that drift where a ratio of the two columns' medians
-does not (that one is reported beside it).
+Each repetition runs the two back to back (the order alternating). The figure checked is the
+ratio of the two columns' minima: the same deterministic work run 21 times, on a shared VM whose
+noise (other guests on the host's cores, the host backing fresh memory) only ever adds time, so
+each column's fastest run is the best estimate of what that way of running costs (Chen and
+Revels, "Robust benchmarking in noisy environments", 2016: single runs here scatter by ±20-50 %
+and medians of 21 by ±5 % from run to run). Reported beside it, for the noise it carries: the
+median of the per-repetition ratios (pairs seconds apart, so drift cancels) and the ratio of
+the columns' medians.
 
 Run: ``.venv/bin/python -m bench.jobs [--quick]``.
 """
@@ -116,13 +120,14 @@ def run(reps: int = 21, verbose: bool = True, job: dict[str, Any] = JOB) -> Benc
         finally:
             stack.stop()
     c, b, s = (statistics.median(x) for x in (compute_s, bare_s, stack_s))
-    overhead = statistics.median(y / x for x, y in zip(bare_s, stack_s, strict=True)) - 1
-    no_write = statistics.median(y / x for x, y in zip(compute_s, stack_s, strict=True)) - 1
+    overhead = min(stack_s) / min(bare_s) - 1
+    no_write = min(stack_s) / min(compute_s) - 1
+    paired = statistics.median(y / x for x, y in zip(bare_s, stack_s, strict=True)) - 1
     same = len(digests) == 1
     checks = [
-        Check(NAME, f"runner overhead at duty 1.0 ({kind}), median of {reps} paired runs",
-              f"{s:.3f} s", f"{b:.3f} s (bare loop + raw result write)", f"{1 + overhead:.3f}",
-              f"<= {1 + TARGET:.2f}", overhead <= TARGET),
+        Check(NAME, f"runner overhead at duty 1.0 ({kind}), fastest of {reps} each",
+              f"{min(stack_s):.3f} s", f"{min(bare_s):.3f} s (bare loop + raw result write)",
+              f"{1 + overhead:.3f}", f"<= {1 + TARGET:.2f}", overhead <= TARGET),
         Check(NAME, "runner result identical to the bare loop's", "sha256 equal" if same
               else "sha256 differ", "bare loop", "-", "equal", same),
     ]
@@ -130,10 +135,12 @@ def run(reps: int = 21, verbose: bool = True, job: dict[str, Any] = JOB) -> Benc
             for i, (x, y, z) in enumerate(zip(compute_s, bare_s, stack_s, strict=True))]
     markdown = "\n".join([
         f"## Job runner overhead ({NAME}: {kind})", "",
-        f"{kind} {params}, duty 1.0, {reps} interleaved repetitions; overhead (median of the "
-        f"per-repetition ratios) {overhead:+.1%} against the bare loop that writes its result "
-        f"to disk ({no_write:+.1%} against the bare loop that does not); ratio of the "
-        f"columns' medians {s / b - 1:+.1%}.", "",
+        f"{kind} {params}, duty 1.0, {reps} interleaved repetitions. Overhead (fastest runner "
+        f"run over fastest bare run, the bare loop writing its result to disk) "
+        f"{overhead:+.1%}; against the bare loop that does not write {no_write:+.1%}. "
+        f"With the noise in: median of the per-repetition ratios {paired:+.1%}, ratio of the "
+        f"columns' medians {s / b - 1:+.1%} (medians: bare {c:.3f} s, bare + write {b:.3f} s, "
+        f"runner {s:.3f} s).", "",
         md_table(["rep", "bare loop s", "bare + raw result write s", "runner s",
                   "overhead", "vs no write"], rows)])
     return BenchResult(NAME, "Job runner overhead", markdown, checks,

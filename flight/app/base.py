@@ -57,8 +57,6 @@ RESYNC_INTERVAL_S = 1.0
 HELLO_TOPIC = "hello."
 JOIN_TIMEOUT_S = 5.0
 JOIN_RETRY_MS = 20
-#: How often the loop looks at offloaded work while some is running.
-WORK_POLL_S = 0.02
 
 
 class CommandFailed(Exception):
@@ -385,9 +383,9 @@ class App:
     def _cycle(self) -> None:
         now = time.monotonic()
         due = [self._next_hb, self._next_hk]
+        # Offloaded work needs no polling: its done-callback writes to the wake-up pipe, and
+        # each wake-up of this loop takes the GIL from the worker that is computing.
         due.extend(d for d in (self.next_deadline(), *self._client_deadlines()) if d is not None)
-        if self._work:
-            due.append(now + WORK_POLL_S)
         ready = dict(self._poller.poll(max(0, int((min(due) - now) * 1000) + 1)))
         if self.server.socket in ready:
             self.server.handle_ready()
