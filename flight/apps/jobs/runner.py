@@ -1,4 +1,4 @@
-"""The job runner's worker side: what runs off the main loop, one step at a time.
+"""The job runner's worker side: what runs off the main loop, a step (or a short burst) at a time.
 
 Everything slow — building a job's inputs, restoring a checkpoint, computing a step, scrubbing,
 writing a checkpoint or a result — happens here, on the app's worker thread, so the main loop
@@ -52,8 +52,8 @@ class WorkDone:
     """What one piece of work did, for the main loop to report and account."""
 
     report: StepReport = field(default_factory=StepReport)
-    stepped: bool = False
-    compute_s: float = 0.0  # the kind's step alone
+    steps: int = 0  # steps computed (a burst may hold several; the report holds all findings)
+    compute_s: float = 0.0  # the kind's steps alone
     started: float = 0.0  # monotonic start and end of all the work (restore, scrub, checkpoint
     ended: float = 0.0  # included): what the payload's duty is made of
     restored: Restored | None = None
@@ -94,8 +94,15 @@ def restore(run: Running, blas_threads: int = 0) -> Restored:
 
 
 def step(run: Running, interval_s: float, results: ResultStore,
-         blas_threads: int = 0) -> WorkDone:
-    """Compute the next step; checkpoint when the interval is up; store the result at the end."""
+         blas_threads: int = 0, burst_s: float = 0.0) -> WorkDone:
+    """Compute the next step; checkpoint when the interval is up; store the result at the end.
+
+    With ``burst_s`` > 0 (the app asks only at full duty, when no rest is due between steps),
+    further steps follow at once until that much time has passed: a step of a few tens of
+    milliseconds otherwise pays a round trip through the main loop each (two thread wake-ups
+    and the GIL changing hands twice). A burst ends early at anything the main loop must see
+    before the next step: a finding, a checkpoint, the end of the job.
+    """
     done = WorkDone(started=time.monotonic())
     try:
         if run.restore_needed or run.kind is None:
@@ -105,22 +112,36 @@ def step(run: Running, interval_s: float, results: ResultStore,
             _store_result(run, done, results)
             done.ended = time.monotonic()
             return done
-        t0 = time.perf_counter()
-        done.report = run.kind.step(run.next_step)
-        done.compute_s = time.perf_counter() - t0
-        done.stepped = True
-        if done.report.outcome is Outcome.ROLLBACK:
-            return done
-        run.next_step += 1
-        run.compute_since_checkpoint += done.compute_s
-        if run.next_step >= run.kind.total_steps:
-            _store_result(run, done, results)
-        elif run.compute_since_checkpoint >= interval_s:
-            _verified_checkpoint(run, done)
+        while _one_step(run, done, interval_s, results) and not done.report.findings \
+                and time.monotonic() - done.started < burst_s:
+            pass
     except Exception as exc:  # a kind's bug must fail the job, not the app
         done.error = f"{type(exc).__name__}: {exc}"
     done.ended = time.monotonic()
     return done
+
+
+def _one_step(run: Running, done: WorkDone, interval_s: float, results: ResultStore) -> bool:
+    """One step into ``done``; True when the next may follow in the same burst."""
+    assert run.kind is not None
+    t0 = time.perf_counter()
+    report = run.kind.step(run.next_step)
+    compute_s = time.perf_counter() - t0
+    done.compute_s += compute_s
+    done.steps += 1
+    done.report.findings.extend(report.findings)
+    done.report.metrics = report.metrics
+    if report.outcome is Outcome.ROLLBACK:
+        return False
+    run.next_step += 1
+    run.compute_since_checkpoint += compute_s
+    if run.next_step >= run.kind.total_steps:
+        _store_result(run, done, results)
+        return False
+    if run.compute_since_checkpoint >= interval_s:
+        _verified_checkpoint(run, done)
+        return False
+    return True
 
 
 def checkpoint_now(run: Running) -> WorkDone:

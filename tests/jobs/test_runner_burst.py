@@ -1,0 +1,56 @@
+"""The worker's bursts: at full duty it runs steps back to back for a while, and stops at once
+at anything the main loop must see before the next step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flight.apps.jobs import runner
+from flight.checkpoint import CheckpointStore
+from flight.jobs.abft import flip_bit
+from flight.jobs.kinds import KINDS
+from flight.jobs.queue import Job
+from flight.results import ResultStore
+
+PARAMS = {"n": 128, "dtype": "float64", "seed": 5, "panel_rows": 16}  # 8 steps
+
+
+@pytest.fixture(name="run")
+def fixture_run(tmp_path: Path) -> runner.Running:
+    job = Job(1, "matmul", KINDS["matmul"].bind(PARAMS), 0)
+    return runner.Running(job, CheckpointStore(tmp_path / "ckpt", "job-1"))
+
+
+def results(tmp_path: Path) -> ResultStore:
+    return ResultStore(tmp_path / "results")
+
+
+def test_without_a_burst_one_step_is_computed(run: runner.Running, tmp_path: Path) -> None:
+    done = runner.step(run, 1e9, results(tmp_path))
+    assert (done.steps, run.next_step, done.result) == (1, 1, None)
+
+
+def test_a_long_enough_burst_runs_the_job_to_its_stored_result(run: runner.Running,
+                                                               tmp_path: Path) -> None:
+    done = runner.step(run, 1e9, results(tmp_path), burst_s=60.0)
+    assert done.steps == run.next_step == 8
+    assert done.result is not None and done.report.findings == []
+    fresh = KINDS["matmul"](KINDS["matmul"].bind(PARAMS))
+    for i in range(fresh.total_steps):
+        fresh.step(i)
+    assert results(tmp_path).get("job-1").data == fresh.result()
+
+
+def test_a_burst_stops_at_a_checkpoint(run: runner.Running, tmp_path: Path) -> None:
+    done = runner.step(run, 0.0, results(tmp_path), burst_s=60.0)
+    assert done.steps == 1 and done.checkpoint is not None
+
+
+def test_a_burst_stops_at_the_first_finding(run: runner.Running, tmp_path: Path) -> None:
+    runner.step(run, 1e9, results(tmp_path))  # built, one step done
+    assert run.kind is not None
+    flip_bit(run.kind.regions()["a"], 3, 62)  # row 16 of A: the next panel
+    done = runner.step(run, 1e9, results(tmp_path), burst_s=60.0)
+    assert done.steps == 1 and done.report.findings
