@@ -533,9 +533,9 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
     """Ask the kernel to start writing a just-written range to storage, without waiting.
 
     On Linux ``POSIX_FADV_DONTNEED`` first starts asynchronous writeback of the range's dirty
-    pages (``mm/fadvise.c``), then drops only the pages that are already clean, so the data
-    stays cached for a reload. It is a hint: where it is missing or refused nothing changes
-    but speed, since durability still comes from the fsync that follows.
+    pages (``mm/fadvise.c``), then drops only the pages that are already clean; pages still
+    dirty or under writeback stay, nearer reclaim. It is a hint: where it is missing or refused
+    nothing changes but speed, since durability still comes from the fsync that follows.
     """
     advise = getattr(os, "posix_fadvise", None)
     if advise is None:

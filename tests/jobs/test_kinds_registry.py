@@ -122,6 +122,8 @@ def test_register_adds_a_kind_and_refuses_clashes_and_bad_declarations() -> None
         twice = (Param("a", ValueType.INT, 1, "A."), Param("a", ValueType.INT, 2, "A."))
         with pytest.raises(TypeError, match="twice"):
             register(type("Twice", (_Tiny,), {"name": "twice", "params": twice}))
+        with pytest.raises(TypeError, match="scrubbed"):  # the runner would fail every save
+            register(type("Old", (_Tiny,), {"name": "old", "state": lambda self: {}}))
     finally:
         KINDS.pop("tiny", None)
 

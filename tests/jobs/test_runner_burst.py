@@ -54,3 +54,29 @@ def test_a_burst_stops_at_the_first_finding(run: runner.Running, tmp_path: Path)
     flip_bit(run.kind.regions()["a"], 3, 62)  # row 16 of A: the next panel
     done = runner.step(run, 1e9, results(tmp_path), burst_s=60.0)
     assert done.steps == 1 and done.report.findings
+
+
+def test_a_step_with_findings_is_not_checkpointed_before_the_loop_has_seen_them(
+        run: runner.Running, tmp_path: Path) -> None:
+    """The policy may roll back even a corrected step: a checkpoint taken before it decides
+    would preserve what the rollback throws away."""
+    runner.step(run, 1e9, results(tmp_path))
+    assert run.kind is not None
+    flip_bit(run.kind.regions()["a"], 3, 62)
+    done = runner.step(run, 0.0, results(tmp_path), burst_s=60.0)
+    assert done.report.findings and done.checkpoint is None
+    later = runner.step(run, 0.0, results(tmp_path))  # nothing rolled back: the next call does
+    assert later.checkpoint is not None
+
+
+def test_asked_for_the_worker_back_a_burst_ends_and_stores_nothing(run: runner.Running,
+                                                                   tmp_path: Path) -> None:
+    for _ in range(7):
+        runner.step(run, 1e9, results(tmp_path))
+    run.hand_back.set()  # e.g. the job was cancelled while its last step computed
+    done = runner.step(run, 0.0, results(tmp_path), burst_s=60.0)
+    assert (done.steps, done.result, done.checkpoint) == (1, None, None)
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").iterdir())
+    run.hand_back.clear()
+    stored = runner.step(run, 1e9, results(tmp_path))
+    assert stored.steps == 0 and stored.result is not None

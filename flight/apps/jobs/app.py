@@ -93,15 +93,30 @@ class JobsApp(App):
     # ------------------------------------------------------------------ inputs
     def _thermal(self, env: Envelope) -> None:
         if isinstance(env.data, dict):
+            allowed = self.duty_allowed()
             self.thermal_limit = _fraction(env.data.get("duty_limit"), self.thermal_limit)
+            self._hand_back_if(self.duty_allowed() < allowed)
 
     def _power(self, env: Envelope) -> None:
         if isinstance(env.data, dict):
+            allowed = self.duty_allowed()
             budget, top = env.data.get("compute_budget_w"), env.data.get("compute_max_w")
             if isinstance(budget, (int, float)) and math.isfinite(budget):
                 self.budget_w = max(0.0, float(budget))
             if isinstance(top, (int, float)) and math.isfinite(top) and top > 0:
                 self.compute_max_w = float(top)
+            self._hand_back_if(self.duty_allowed() < allowed)
+
+    def _hand_back_if(self, needed: bool = True) -> None:
+        """Ask the worker to end its burst at the next step boundary (see Running.hand_back)."""
+        if needed and self.current is not None:
+            self.current.hand_back.set()
+
+    def on_mode_change(self, old: str | None, new: str) -> None:
+        self._hand_back_if()
+
+    def on_parameters_changed(self, changes: dict[str, Any]) -> None:
+        self._hand_back_if()  # a duty cap, or the checkpoint interval's bounds
 
     def _estimate(self, env: Envelope) -> None:
         mtbf = env.data.get("mtbf_s") if isinstance(env.data, dict) else None
@@ -115,6 +130,8 @@ class JobsApp(App):
             self.pending_upsets.append(data)
             if not self.busy:
                 self._apply_upsets()
+            else:
+                self._hand_back_if()  # the upset lands at the next step boundary, not later
 
     def _apply_upsets(self) -> None:
         """Simulation: land the world's upsets in real bytes; detection must find them."""
@@ -168,6 +185,7 @@ class JobsApp(App):
                 self.params["checkpoint_min_s"], self.params["checkpoint_max_s"])
             self.step_started = now
             burst_s = BURST_S if self.duty_allowed() >= 1.0 else 0.0
+            self.current.hand_back.clear()
             self._offload(runner.step, self.current, self.interval_s, self.results,
                           self.ctx.settings["blas_threads"], burst_s)
         if self.busy:  # republish at once: the world heats the chip from this duty
@@ -335,6 +353,7 @@ class JobsApp(App):
 
     def _rollback(self, run: Running, why: str) -> None:
         """Rebuild from the last good checkpoint before the next step (on the worker)."""
+        run.hand_back.set()
         self.stats["rollbacks"] += 1
         run.job.rollbacks += 1
         run.job.state = JobState.ROLLED_BACK
@@ -358,6 +377,7 @@ class JobsApp(App):
 
     # ------------------------------------------------------------------ pause and resume
     def _pause(self, job: Job, reason: str) -> None:
+        self._hand_back_if()
         job.paused.append(reason)
         if job.state is not JobState.QUEUED:
             job.state = JobState.PAUSED
@@ -418,6 +438,7 @@ class JobsApp(App):
         if len(self.queue.active()) >= self.params["max_active"]:
             raise CommandFailed(Reason.BUSY, f"{self.params['max_active']} jobs already active")
         job = self.queue.add(kind, bound, priority, self.clock.now())
+        self._hand_back_if()  # it may outrank the running job
         self._save_queue()
         self.emit("JOB_SUBMITTED", job=job.id, kind=kind, priority=priority)
         return {"job": job.id, "params": bound}
@@ -426,6 +447,7 @@ class JobsApp(App):
         record = self._job(job)
         if record.state.finished:
             raise CommandFailed(Reason.NOT_PERMITTED, f"job {job} is already {record.state.value}")
+        self._hand_back_if()
         self.emit("JOB_CANCELLED", job=job, step=record.steps_done, total=record.total_steps)
         self._finish(record, JobState.CANCELLED)  # a step in flight is dropped when it ends
         return record.describe()
@@ -447,6 +469,7 @@ class JobsApp(App):
     def do_set_priority(self, job: int, priority: int) -> dict[str, Any]:
         record = self._job(job)
         record.priority = priority
+        self._hand_back_if()
         self._save_queue()
         return record.describe()
 
@@ -476,6 +499,7 @@ class JobsApp(App):
     def do_scrub(self) -> dict[str, Any]:
         """Check the running job's data and checkpoint files between its steps."""
         self.scrub_requested = self.current is not None
+        self._hand_back_if()
         return {"scrub_scheduled": self.scrub_requested,
                 "job": self.current.job.id if self.current else 0}
 

@@ -8,6 +8,7 @@ keeps heartbeating and answering commands. The main loop and the worker never to
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,10 @@ class Running:
     compute_since_checkpoint: float = 0.0
     restore_needed: bool = True  # (re)build from the last good checkpoint before the next step
     rollback_why: str = ""
+    #: Set by the main loop when something happened that it must act on before the worker goes
+    #: on (a command, a new duty limit, an upset, a mode change): a burst ends at the next step
+    #: boundary, and the step just computed is neither checkpointed nor stored.
+    hand_back: threading.Event = field(default_factory=threading.Event)
 
     def checkpoint_files(self) -> list[Path]:
         return sorted(self.store.directory.glob(f"{self.store.name}.*.ckpt"))
@@ -112,7 +117,7 @@ def step(run: Running, interval_s: float, results: ResultStore,
             _store_result(run, done, results)
             done.ended = time.monotonic()
             return done
-        while _one_step(run, done, interval_s, results) and not done.report.findings \
+        while _one_step(run, done, interval_s, results) \
                 and time.monotonic() - done.started < burst_s:
             pass
     except Exception as exc:  # a kind's bug must fail the job, not the app
@@ -122,7 +127,13 @@ def step(run: Running, interval_s: float, results: ResultStore,
 
 
 def _one_step(run: Running, done: WorkDone, interval_s: float, results: ResultStore) -> bool:
-    """One step into ``done``; True when the next may follow in the same burst."""
+    """One step into ``done``; True when the next may follow in the same burst.
+
+    After a step with findings, or when the main loop asked for the worker back, nothing more
+    happens in this call: the loop accounts first (its policy may roll back even a corrected
+    step, and a checkpoint taken now would preserve what it throws away; a cancelled job must
+    not store a result). The checkpoint or the result then comes with the next call.
+    """
     assert run.kind is not None
     t0 = time.perf_counter()
     report = run.kind.step(run.next_step)
@@ -135,6 +146,8 @@ def _one_step(run: Running, done: WorkDone, interval_s: float, results: ResultSt
         return False
     run.next_step += 1
     run.compute_since_checkpoint += compute_s
+    if report.findings or run.hand_back.is_set():
+        return False
     if run.next_step >= run.kind.total_steps:
         _store_result(run, done, results)
         return False

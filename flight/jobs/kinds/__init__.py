@@ -6,6 +6,8 @@ see docs/jobs-kinds.md) and one line in ``_BUILT_IN`` below.
 
 from __future__ import annotations
 
+import inspect
+
 from flight.app.model import NAME_RE
 from flight.jobs.kind import JobKind
 from flight.jobs.kinds.inference import Inference
@@ -32,6 +34,9 @@ def register(kind: type[JobKind]) -> type[JobKind]:
     names = [p.name for p in kind.params]
     if len(set(names)) != len(names):
         raise TypeError(f"kind {name!r} declares a parameter twice")
+    for method in ("state", "result"):  # the runner calls both with scrubbed=True
+        if "scrubbed" not in inspect.signature(getattr(kind, method)).parameters:
+            raise TypeError(f"kind {name!r}: {method}() must take the keyword 'scrubbed'")
     if all(not p.required for p in kind.params):
         kind.bind({})  # the defaults must make a valid job
     KINDS[name] = kind
