@@ -210,9 +210,12 @@ class AbftResult:
 
 
 def _uint_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    uint = _UINT_FOR.get(dtype)  # a dtype object, the usual case: no np.dtype() call
+    if uint is not None:
+        return uint
     try:
         return _UINT_FOR[np.dtype(dtype)]
-    except KeyError:
+    except (KeyError, TypeError):
         raise TypeError(f"ABFT supports float32 and float64, not {dtype}") from None
 
 
@@ -688,7 +691,8 @@ class RightSums:
         self._w: FloatArray | None = None
         facts = _facts(b.dtype)
         #: e, the vector every row sum against B's width is taken with (shared: same bits).
-        self.ones = np.ones(self.cols, dtype=b.dtype)
+        self.ones = np.empty(self.cols, dtype=b.dtype)  # two C calls, not np.ones' Python
+        self.ones.fill(1)
         with np.errstate(all="ignore"):
             self.u: FloatArray = b @ self.ones
             fro2 = _sum_bound(float(np.vdot(b, b)), b.size, facts.eps)
@@ -893,7 +897,8 @@ class ProductCheck:
             ratio = np.subtract(sums, self._ref[r0:r1])
             np.abs(ratio, out=ratio)
             np.divide(ratio, self._tol1[r0:r1], out=ratio)
-            worst = float(ratio.max()) if ratio.size else 0.0
+            # np.maximum.reduce: the C reduction, without ndarray.max's Python wrapper.
+            worst = float(np.maximum.reduce(ratio)) if ratio.size else 0.0
             if worst < 1.0:
                 return (), worst, sums
             # max is NaN exactly when a ratio is: only then can a late row hide from >= 1.
@@ -911,7 +916,7 @@ class ProductCheck:
                 if not size <= tol or infinite:
                     flagged.append(i)
                 ratio[i] = size / tol
-            worst = float(ratio.max())
+            worst = float(np.maximum.reduce(ratio))
         return tuple(flagged), worst, sums
 
     def _late_rows(
