@@ -41,8 +41,9 @@ DUTY_REPUBLISH_S = 1.0
 #: Wall seconds before a result the disk refused is offered to it again.
 STORAGE_RETRY_S = 2.0
 #: At full duty the worker runs steps back to back for up to this long before the main loop
-#: sees them (a pause, a cancel, a new duty limit or a simulated upset waits at most this
-#: plus one step); each round trip through the loop costs a short step about 1 %.
+#: accounts for them (each round trip through the loop costs a short step about 1 %). A
+#: command, a lower duty limit, a mode change or an upset ends a burst at the step in flight
+#: (Running.hand_back), so this bounds only how long the loop's accounting lags.
 BURST_S = 0.2
 
 

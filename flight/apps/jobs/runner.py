@@ -106,7 +106,8 @@ def step(run: Running, interval_s: float, results: ResultStore,
     further steps follow at once until that much time has passed: a step of a few tens of
     milliseconds otherwise pays a round trip through the main loop each (two thread wake-ups
     and the GIL changing hands twice). A burst ends early at anything the main loop must see
-    before the next step: a finding, a checkpoint, the end of the job.
+    before the next step: a finding, a checkpoint, the end of the job, or the loop asking for
+    the worker back (``run.hand_back``).
     """
     done = WorkDone(started=time.monotonic())
     try:
