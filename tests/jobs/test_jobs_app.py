@@ -295,3 +295,34 @@ def test_a_result_the_disk_refuses_is_held_and_stored_later_without_recomputing(
     assert done["sha256"] == golden("matmul", params)
     after = jobs_stack.command("jobs", "status", {"job": job}).data["runner"]
     assert after["steps"] == held["runner"]["steps"]  # stored from memory, nothing recomputed
+
+
+def test_a_higher_priority_job_preempts_the_running_one_which_resumes_from_its_checkpoint(
+        jobs_stack: LocalStack) -> None:
+    """A submission of higher priority, and then set_priority on a queued job, each take the
+    CPUs from the running job (checkpointed first); it resumes where it was, result intact."""
+    tap = jobs_stack.tap("evt.jobs")
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 0.02})
+    jobs_stack.command("jobs", "param_activate")  # slow, so the long job is still running
+    long_params = {**MATMUL, "n": 1024, "panel_rows": 32}
+    long = submit(jobs_stack, "matmul", long_params, priority=0)
+    wait_step(jobs_stack, long, 1)
+    urgent = submit(jobs_stack, "matmul", MATMUL, priority=5)
+    assert wait_done(jobs_stack, urgent)["sha256"] == golden("matmul", MATMUL)
+
+    def resumed(envelope: Any) -> bool:
+        data = envelope.data if isinstance(envelope.data, dict) else {}
+        args = data.get("args") or {}
+        return data.get("name") == "JOB_STARTED" and args.get("job") == long \
+            and args.get("how") == "resumed"
+
+    first = tap.wait(resumed, 30, "the long job resumed")
+    assert first.data["args"]["step"] > 0  # from its checkpoint, not from the start
+    later_params = {**MATMUL, "seed": 8}
+    later = submit(jobs_stack, "matmul", later_params, priority=0)  # queued behind it
+    assert jobs_stack.command("jobs", "set_priority", {"job": later, "priority": 9}).ok
+    assert wait_done(jobs_stack, later)["sha256"] == golden("matmul", later_params)
+    assert record(jobs_stack, long)["state"] != "done"
+    assert wait_done(jobs_stack, long, timeout=120)["sha256"] == golden("matmul", long_params)
+    again = tap.wait(lambda e: resumed(e) and e is not first, 10, "the long job resumed again")
+    assert again.data["args"]["step"] >= first.data["args"]["step"]
