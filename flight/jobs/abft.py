@@ -673,13 +673,21 @@ def _sum_bound(total: float, terms: int, eps: float) -> float:
 class RightSums:
     """What the row check needs from the right-hand operand B (K x n), computed once per B.
 
-    ``u = B·e`` is the reference the row sums of C are compared with.  ``w_norm`` bounds the
-    magnitudes: with w = |B|·e, ‖w‖₂ ≤ sqrt(n)·‖B‖_F (Cauchy-Schwarz on every row), and
-    ‖B‖_F² is one dot product of B with itself - no |B| pass, and B is still in cache from the
-    first.  Then for any row of A, (|A||B|e)_i = |A_i|·w ≤ ‖A_i‖₂·w_norm.  When ‖B‖_F² would
-    under- or overflow, ``w_norm`` is the norm of the exact |B|·e instead, and :attr:`w`
-    (computed on first use) serves rows of A whose own sums of squares are out of range.  A
-    weight matrix used for many products keeps one of these.
+    ``u = B·e`` is the reference the row sums of C are compared with, and the only pass over B
+    every product pays.  The rest is for rows the reference alone cannot pass (see
+    :class:`ProductCheck`):
+
+    - ``abs_u`` = |u| (taken with u, while it is in cache), for the lower bound
+      |A_i|·|u| ≤ (|A||B|e)_i (as |u| ≤ |B|·e) that does not cancel;
+    - :attr:`w_norm` (on first use), an upper bound of ‖w‖₂ with w = |B|·e: sqrt(n)·‖B‖_F
+      (Cauchy-Schwarz on every row; ‖B‖_F² is one dot product of B with itself, no |B| pass),
+      so for any row of A, (|A||B|e)_i = |A_i|·w ≤ ‖A_i‖₂·w_norm.  When ‖B‖_F² would under- or
+      overflow it is the norm of the exact w instead, and :attr:`w` serves rows of A whose own
+      sums of squares are out of range.
+
+    Clean products almost never need :attr:`w_norm`, so its pass over B is not paid up front;
+    when it is taken, B is first proved unchanged since u (see :meth:`_intact`).  A weight
+    matrix used for many products keeps one of these.
     """
 
     def __init__(self, b: FloatArray) -> None:
@@ -689,23 +697,49 @@ class RightSums:
         self.b = b
         self.inner, self.cols = b.shape
         self._w: FloatArray | None = None
-        facts = _facts(b.dtype)
+        self._w_norm: float | None = None
         #: e, the vector every row sum against B's width is taken with (shared: same bits).
         self.ones = np.empty(self.cols, dtype=b.dtype)  # two C calls, not np.ones' Python
         self.ones.fill(1)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # an inf or NaN in B shows in u: the check sees it
             self.u: FloatArray = b @ self.ones
-            fro2 = _sum_bound(float(np.vdot(b, b)), b.size, facts.eps)
-        self.w_norm = (math.sqrt(self.cols * fro2) if facts.sumsq_lo <= fro2 <= facts.sumsq_hi
-                       else _norm2(self.w))
+        #: |u|, for rows of A whose sum against u cancels (nearly every product has one).
+        self.abs_u: FloatArray = np.abs(self.u)
+
+    @property
+    def w_norm(self) -> float:
+        """An upper bound of ‖|B|·e‖₂ (on first use), NaN while B no longer sums to u."""
+        if self._w_norm is None:
+            if not self._intact():
+                return math.nan
+            facts = _facts(self.b.dtype)
+            with np.errstate(all="ignore"):
+                fro2 = _sum_bound(float(np.vdot(self.b, self.b)), self.b.size, facts.eps)
+            self._w_norm = (math.sqrt(self.cols * fro2)
+                            if facts.sumsq_lo <= fro2 <= facts.sumsq_hi else _norm2(self.w))
+        return self._w_norm
 
     @property
     def w(self) -> FloatArray:
-        """The exact |B|·e (one |B| pass, on first use: only for out-of-range magnitudes)."""
+        """The exact |B|·e (one |B| pass, on first use: only for out-of-range magnitudes), NaN
+        while B no longer sums to u."""
         if self._w is None:
+            if not self._intact():
+                return np.full(self.inner, np.nan, dtype=self.b.dtype)
             with np.errstate(all="ignore"):
                 self._w = _abs_matvec(self.b, np.ones(self.cols, dtype=self.b.dtype))
         return self._w
+
+    def _intact(self) -> bool:
+        """Whether B still sums to u, bit for bit (the same call on the same shape).
+
+        A bound taken from B after the products were formed might otherwise be taken from an
+        upset B: a flipped exponent would widen the tolerance of the very rows it damaged.  A
+        NaN bound flags the rows that need it, and the caller restores B or rolls back; the
+        bound is taken once B sums to u again.
+        """
+        with np.errstate(all="ignore"):
+            return bool((self.b @ self.ones).tobytes() == self.u.tobytes())
 
 
 class ProductCheck:
@@ -722,8 +756,11 @@ class ProductCheck:
 
     1. M_i = |A_i·(B·e)|, which is ≤ (|A||B|e)_i: a residual within *this* tolerance is within
        the real one, so the row passes with nothing more computed.  Most rows do (the actual
-       roundoff is orders of magnitude below the worst case).
-    2. For a row that does not: M_i = ‖A_i‖₂·sqrt(n)·‖B‖_F ≥ (|A||B|e)_i (Cauchy-Schwarz), one
+       roundoff is orders of magnitude below the worst case); those that do not are rows whose
+       sum A_i·(B·e) happens to cancel (a few per thousand on zero-mean data).  For them,
+       M_i = |A_i|·|B·e|, still ≤ (|A||B|e)_i (as |B·e| ≤ |B|·e) but free of cancellation:
+       one dot product of the row with |u|, and no pass over B.
+    2. For a row that fails both: M_i = ‖A_i‖₂·sqrt(n)·‖B‖_F ≥ (|A||B|e)_i (Cauchy-Schwarz), one
        dot product of the row with itself (memoised) and ‖B‖_F once.  This replaces the |A| and
        |B| passes a literal |A|·(|B|·e) needs; it is never below the exact bound, so it never
        flags honest roundoff; it is looser: about 1.6x on zero-mean data (under one bit of
@@ -767,6 +804,10 @@ class ProductCheck:
         self._scale = k * width * self.eps
         self._floor = k * width * facts.tiny
         self._sumsq_correction = _sum_bound(1.0, self.inner, facts.eps)
+        # |A_i|·|u| as computed may exceed the exact one by (1 + gamma_K)(1 + gamma_n) (u is
+        # rounded, then the dot product): scaled down by twice that, it stays a lower bound.
+        shrink = 1.0 - (self.inner + self.n + 4) * facts.eps
+        self._lower_shrink = shrink if shrink > 0.5 else 0.0
         # Per-row state in two allocations (each costs more than it seems on a cold cache).
         per_row = np.zeros((4, self.m), dtype=a.dtype)
         self._ref = per_row[0]  # A_i·(B·e), once prepared
@@ -805,7 +846,7 @@ class ProductCheck:
         self._ready[r0:r1] = True
 
     def _strict_tolerance(self, rows: npt.NDArray[np.intp]) -> FloatArray:
-        """Stage-2 tolerances of these rows of A (computed once each)."""
+        """Stage-2 tolerances of these rows of A (computed once each, unless NaN)."""
         todo = rows[~self._strict[rows]]
         if todo.size:
             a_rows = self.a[todo]
@@ -816,9 +857,26 @@ class ProductCheck:
                 unsafe = ~((t >= lo) & (t <= hi) & np.isfinite(mag))
                 if unsafe.any():
                     mag[unsafe] = _abs_matvec(a_rows[unsafe], self.right.w)
-                self._tol[todo] = self._scale * mag + self._floor
-            self._strict[todo] = True
+                tol = self._scale * mag + self._floor
+            self._tol[todo] = tol
+            self._strict[todo] = ~np.isnan(tol)  # NaN (B upset since u): again next time
         return self._tol[rows]
+
+    def _lower_row(self, i: int) -> np.floating:
+        """The stage-1 tolerance of row ``i`` of A from |A_i|·|u|, a lower bound of
+        (|A||B|e)_i that does not cancel (the floor alone when it is not finite).  Called
+        under the caller's ``np.errstate(all="ignore")``."""
+        mag = np.dot(np.abs(self.a[i]), self.right.abs_u) * self._lower_shrink
+        if not math.isfinite(mag):
+            return self._tol1.dtype.type(self._floor)
+        return self._scale * mag + self._floor
+
+    def _lower_tolerance(self, rows: npt.NDArray[np.intp]) -> FloatArray:
+        """:meth:`_lower_row` for many rows at once (a damaged panel)."""
+        mag = (np.abs(self.a[rows]) @ self.right.abs_u) * self._lower_shrink
+        tol = self._scale * mag + self._floor
+        tol[~np.isfinite(mag)] = self._floor
+        return tol
 
     def _strict_row(self, i: int) -> np.floating:
         """The stage-2 tolerance of row ``i`` of A alone: :meth:`_strict_tolerance`'s bound
@@ -833,7 +891,7 @@ class ProductCheck:
             if not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
                 mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
             self._tol[i] = self._scale * mag + self._floor
-            self._strict[i] = True
+            self._strict[i] = not math.isnan(mag)  # NaN (B upset since u): again next time
         return self._tol[i]
 
     def row_tolerance(self, r0: int = 0, r1: int | None = None) -> FloatArray:
@@ -890,34 +948,69 @@ class ProductCheck:
         One pass over C and four vector operations decide every row whose ratio to its stage-1
         tolerance is below 1 (a rounded quotient below 1 means an exact one below 1; NaN and
         infinities never are); only the rest, a few rows of a clean product at most, go
-        through the exact comparisons and stage 2.
+        through the exact comparisons and the later stages.
         """
         with np.errstate(all="ignore"):
             sums = c @ self._ones
             ratio = np.subtract(sums, self._ref[r0:r1])
             np.abs(ratio, out=ratio)
             np.divide(ratio, self._tol1[r0:r1], out=ratio)
-            # np.maximum.reduce: the C reduction, without ndarray.max's Python wrapper.
-            worst = float(np.maximum.reduce(ratio)) if ratio.size else 0.0
-            if worst < 1.0:
+            if ratio.size == 0:
+                return (), 0.0, sums
+            worst = self._pass_late_rows(sums, ratio, r0)
+            if worst is not None:
                 return (), worst, sums
-            # max is NaN exactly when a ratio is: only then can a late row hide from >= 1.
-            late = np.flatnonzero(~(ratio < 1.0) if math.isnan(worst) else ratio >= 1.0)
+            late = np.flatnonzero(~(ratio < 1.0))
             if late.size > _FEW_ROWS:
                 return self._late_rows(sums, ratio, late, r0)
             flagged = []
-            ref, tol1 = self._ref, self._tol1
-            for i in late.tolist():  # numpy scalars: the same arithmetic as the arrays'
-                res = sums[i] - ref[r0 + i]
-                size, tol = abs(res), tol1[r0 + i]
-                infinite = math.isinf(res)
-                if not size <= tol or infinite:
-                    tol = self._strict_row(r0 + i)
-                if not size <= tol or infinite:
+            for i in late.tolist():
+                bad, ratio[i] = self._late_row(sums, i, r0)
+                if bad:
                     flagged.append(i)
-                ratio[i] = size / tol
             worst = float(np.maximum.reduce(ratio))
         return tuple(flagged), worst, sums
+
+    def _pass_late_rows(self, sums: FloatArray, ratio: FloatArray, r0: int) -> float | None:
+        """The worst ratio of a panel whose every row passes, else None.
+
+        The clean case, taken worst row first with ``argmax`` (one C call that also finds NaN):
+        a product's cold cache makes every further array operation cost more than the rows it
+        looks at.  None as soon as a row is flagged or more than ``_FEW_ROWS`` are past stage
+        1; ``ratio`` is then as it was (the caller looks at every late row).
+        """
+        passed: list[tuple[int, np.floating]] = []
+        try:
+            while True:
+                i = int(ratio.argmax())
+                worst = float(ratio[i])
+                if worst < 1.0:
+                    return max([worst, *(float(value) for _, value in passed)])
+                if len(passed) >= _FEW_ROWS:
+                    return None
+                bad, value = self._late_row(sums, i, r0)
+                if bad:
+                    return None
+                passed.append((i, value))
+                ratio[i] = -1.0  # out of the next argmax
+        finally:
+            for i, value in passed:
+                ratio[i] = value
+
+    def _late_row(self, sums: FloatArray, i: int, r0: int) -> tuple[bool, np.floating]:
+        """(flagged, |residual| / the tolerance that decided) of one row past stage 1.
+
+        Numpy scalars of the panel's type: the same arithmetic as :meth:`_late_rows`' arrays.
+        Called under the caller's ``np.errstate(all="ignore")``.
+        """
+        res = sums[i] - self._ref[r0 + i]
+        size, tol = abs(res), self._tol1[r0 + i]
+        infinite = math.isinf(res)
+        if not size <= tol or infinite:
+            tol = self._lower_row(r0 + i)
+        if not size <= tol or infinite:
+            tol = self._strict_row(r0 + i)
+        return (not size <= tol or infinite), size / tol
 
     def _late_rows(
         self, sums: FloatArray, ratio: FloatArray, late: npt.NDArray[np.intp], r0: int
@@ -927,6 +1020,9 @@ class ProductCheck:
             res = sums[late] - self._ref[r0 + late]
             size = np.abs(res)
             tol = self._tol1[r0 + late]
+            lower = ~(size <= tol) | np.isinf(res)
+            if lower.any():
+                tol[lower] = self._lower_tolerance(late[lower] + r0)
             strict = ~(size <= tol) | np.isinf(res)
             if strict.any():
                 tol[strict] = self._strict_tolerance(late[strict] + r0)
@@ -959,10 +1055,13 @@ class ProductCheck:
         Rows and columns in the verdict are C's (absolute).  With ``signature`` (taken of C_p
         when it was made) an upset the residuals tolerate is reported ``masked``.
         """
-        r0, r1 = self._span(r0, r1)
+        r1 = self.m if r1 is None else r1
+        if not 0 <= r0 <= r1 <= self.m:  # (as _span, inline: one call fewer on a cold cache)
+            self._span(r0, r1)
         if c.shape != (r1 - r0, self.n) or c.dtype != self.a.dtype:
             raise ValueError(f"C panel is {c.shape} {c.dtype}, expected {(r1 - r0, self.n)}")
-        self.prepare(r0, r1)
+        if self._unready:
+            self.prepare(r0, r1)
         rows, worst, sums = self._row_flags(c, r0, r1)
         if not rows:
             self.sums[r0:r1] = sums

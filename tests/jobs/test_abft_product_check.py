@@ -128,6 +128,58 @@ def test_the_row_bound_is_never_below_the_exact_one(dtype: type, kind: str) -> N
     assert np.all(ProductCheck(a, b).row_tolerance() >= exact * (1 - 1e-6))
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind", ["normal", "wide_range", "hilbert", "positive", "cancel"])
+def test_the_cancellation_free_bound_is_never_above_the_exact_one(dtype: type, kind: str) -> None:
+    """Rows whose A_i·(B·e) cancels are passed with |A_i|·|B·e| ≤ (|A||B|e)_i: a lower bound,
+    so a row it passes would pass the exact bound too (it only saves work)."""
+    a64, b64 = make_pair(kind, 40, 50, 30, seed=4)
+    a, b = a64.astype(dtype), b64.astype(dtype)
+    exact = residuals(a, b, a @ b).row_tol
+    check = ProductCheck(a, b)
+    with np.errstate(all="ignore"):
+        lower = np.array([check._lower_row(i) for i in range(40)])
+        assert np.all(lower <= exact)
+        # array at a time (a damaged panel): the same bound, summed in another order
+        np.testing.assert_allclose(check._lower_tolerance(np.arange(40)), lower, rtol=1e-5)
+
+
+def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b() -> None:
+    """Rows of A orthogonal to B·e have references near zero and fail the first stage; the
+    cancellation-free bound passes them, and ‖B‖_F (a pass over B) is never taken."""
+    rng = np.random.default_rng(22)
+    a, b = rng.standard_normal((64, 256)), rng.standard_normal((256, 128))
+    u = b @ np.ones(128)
+    a[:8] -= np.outer(a[:8] @ u / (u @ u), u)  # A_i·(B·e) cancels to roundoff, rows 0..7
+    check = ProductCheck(a, b)
+    c, verdict = check.run()
+    assert verdict.status is Status.CLEAN and verdict.worst_ratio <= 1.0
+    past = np.abs(check.sums[:8] - check.left_sums[:8]) > check._tol1[:8]
+    assert past.any()  # some residual is not exactly zero: past the first stage
+    assert check.right._w_norm is None
+    flip_bit(c, 7 * 128 + 5, 62)  # a flagged row does go on to the last stage
+    assert check.check(c).status is Status.CORRECTED
+    assert check.right._w_norm is not None
+
+
+def test_a_bound_taken_after_b_was_upset_does_not_hide_the_damage() -> None:
+    """‖B‖_F is taken when a row first needs it, after the product: from an upset B it would
+    widen the tolerance of the very rows the upset damaged (here rows whose A_i3 is too small
+    for their residual to stand out against a norm of 2e90).  B is proved unchanged first."""
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((32, 64)), rng.standard_normal((64, 48))
+    a[:, 3] *= 1e-12
+    b[3, 5] = 2.0**44
+    check = ProductCheck(a, b)
+    check.prepare()
+    flip_bit(b, 3 * 48 + 5, 60)  # an exponent bit: B[3, 5] becomes 2e90
+    verdict = check.run()[1]
+    assert verdict.status is Status.UNCORRECTABLE
+    assert check.right._w_norm is None  # not taken from the upset B
+    flip_bit(b, 3 * 48 + 5, 60)  # restored: the bound is taken, the product is clean again
+    assert check.run()[1].status is Status.CLEAN
+
+
 # --- single flips in the result -------------------------------------------------------------
 
 
