@@ -677,8 +677,9 @@ class RightSums:
     every product pays.  The rest is for rows the reference alone cannot pass (see
     :class:`ProductCheck`):
 
-    - ``abs_u`` = |u| (taken with u, while it is in cache), for the lower bound
-      |A_i|·|u| ≤ (|A||B|e)_i (as |u| ≤ |B|·e) that does not cancel;
+    - |u| (taken from u at each use: a stored copy would be one more array an upset could
+      widen unseen), for the lower bound |A_i|·|u| ≤ (|A||B|e)_i (as |u| ≤ |B|·e) that does
+      not cancel;
     - :attr:`w_norm` (on first use), an upper bound of ‖w‖₂ with w = |B|·e: sqrt(n)·‖B‖_F
       (Cauchy-Schwarz on every row; ‖B‖_F² is one dot product of B with itself, no |B| pass),
       so for any row of A, (|A||B|e)_i = |A_i|·w ≤ ‖A_i‖₂·w_norm.  When ‖B‖_F² would under- or
@@ -703,12 +704,11 @@ class RightSums:
         self.ones.fill(1)
         with np.errstate(all="ignore"):  # an inf or NaN in B shows in u: the check sees it
             self.u: FloatArray = b @ self.ones
-        #: |u|, for rows of A whose sum against u cancels (nearly every product has one).
-        self.abs_u: FloatArray = np.abs(self.u)
 
     @property
     def w_norm(self) -> float:
-        """An upper bound of ‖|B|·e‖₂ (on first use), NaN while B no longer sums to u."""
+        """An upper bound of ‖|B|·e‖₂, taken on first use; NaN (and taken on a later use) if B
+        no longer sums to u then."""
         if self._w_norm is None:
             if not self._intact():
                 return math.nan
@@ -721,8 +721,8 @@ class RightSums:
 
     @property
     def w(self) -> FloatArray:
-        """The exact |B|·e (one |B| pass, on first use: only for out-of-range magnitudes), NaN
-        while B no longer sums to u."""
+        """The exact |B|·e (one |B| pass, on first use: only for out-of-range magnitudes); NaN
+        (and taken on a later use) if B no longer sums to u then."""
         if self._w is None:
             if not self._intact():
                 return np.full(self.inner, np.nan, dtype=self.b.dtype)
@@ -752,7 +752,7 @@ class ProductCheck:
 
     with M_i ≥ (|A||B|e)_i.  B·e is cached (:class:`RightSums`) and A_i·(B·e) computed once per
     row (:meth:`prepare`, memoised), so a check costs one pass over the panel.  The bound is
-    applied in two stages, both rigorous:
+    applied in stages, each rigorous:
 
     1. M_i = |A_i·(B·e)|, which is ≤ (|A||B|e)_i: a residual within *this* tolerance is within
        the real one, so the row passes with nothing more computed.  Most rows do (the actual
@@ -853,9 +853,10 @@ class ProductCheck:
             lo, hi = _safe_sumsq(self.a.dtype)
             with np.errstate(all="ignore"):
                 t = _sumsq_rows(a_rows) * self._sumsq_correction
-                mag = np.sqrt(t) * self.right.w_norm
+                w_norm = self.right.w_norm
+                mag = np.sqrt(t) * w_norm
                 unsafe = ~((t >= lo) & (t <= hi) & np.isfinite(mag))
-                if unsafe.any():
+                if unsafe.any() and not math.isnan(w_norm):  # NaN: B changed since u
                     mag[unsafe] = _abs_matvec(a_rows[unsafe], self.right.w)
                 tol = self._scale * mag + self._floor
             self._tol[todo] = tol
@@ -866,14 +867,14 @@ class ProductCheck:
         """The stage-1 tolerance of row ``i`` of A from |A_i|·|u|, a lower bound of
         (|A||B|e)_i that does not cancel (the floor alone when it is not finite).  Called
         under the caller's ``np.errstate(all="ignore")``."""
-        mag = np.dot(np.abs(self.a[i]), self.right.abs_u) * self._lower_shrink
+        mag = np.dot(np.abs(self.a[i]), np.abs(self.right.u)) * self._lower_shrink
         if not math.isfinite(mag):
             return self._tol1.dtype.type(self._floor)
         return self._scale * mag + self._floor
 
     def _lower_tolerance(self, rows: npt.NDArray[np.intp]) -> FloatArray:
         """:meth:`_lower_row` for many rows at once (a damaged panel)."""
-        mag = (np.abs(self.a[rows]) @ self.right.abs_u) * self._lower_shrink
+        mag = (np.abs(self.a[rows]) @ np.abs(self.right.u)) * self._lower_shrink
         tol = self._scale * mag + self._floor
         tol[~np.isfinite(mag)] = self._floor
         return tol
@@ -887,8 +888,11 @@ class ProductCheck:
             row = self.a[i]
             facts = self._facts
             t = float(np.dot(row, row)) * self._sumsq_correction
-            mag = math.nan if math.isnan(t) else math.sqrt(t) * self.right.w_norm
-            if not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
+            w_norm = self.right.w_norm
+            mag = math.nan if math.isnan(t) else math.sqrt(t) * w_norm
+            if math.isnan(w_norm):
+                pass  # B changed since u: no bound from it (and no second pass to learn that)
+            elif not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
                 mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
             self._tol[i] = self._scale * mag + self._floor
             self._strict[i] = not math.isnan(mag)  # NaN (B upset since u): again next time
@@ -943,7 +947,8 @@ class ProductCheck:
         """Flagged rows (panel-relative), the worst |residual| / tolerance, and C_p·e.
 
         The worst ratio is taken against the tolerance that decided each row (stage 1 when it
-        passed there): at most 1 for a clean panel, above 1 exactly when a row is flagged.
+        passed there): at most 1 for a clean panel, above 1 (or NaN: no bound from a changed B)
+        exactly when a row is flagged.
 
         One pass over C and four vector operations decide every row whose ratio to its stage-1
         tolerance is below 1 (a rounded quotient below 1 means an exact one below 1; NaN and
@@ -977,7 +982,8 @@ class ProductCheck:
         The clean case, taken worst row first with ``argmax`` (one C call that also finds NaN):
         a product's cold cache makes every further array operation cost more than the rows it
         looks at.  None as soon as a row is flagged or more than ``_FEW_ROWS`` are past stage
-        1; ``ratio`` is then as it was (the caller looks at every late row).
+        1; the rows it passed then hold their final ratios (the caller's search for late rows
+        finds one again only at a ratio of exactly 1, and decides it the same way).
         """
         passed: list[tuple[int, np.floating]] = []
         try:
@@ -1000,8 +1006,9 @@ class ProductCheck:
     def _late_row(self, sums: FloatArray, i: int, r0: int) -> tuple[bool, np.floating]:
         """(flagged, |residual| / the tolerance that decided) of one row past stage 1.
 
-        Numpy scalars of the panel's type: the same arithmetic as :meth:`_late_rows`' arrays.
-        Called under the caller's ``np.errstate(all="ignore")``.
+        Numpy scalars of the panel's type, as :meth:`_late_rows`' arrays (whose dot products
+        may round differently in the last bits).  Called under the caller's
+        ``np.errstate(all="ignore")``.
         """
         res = sums[i] - self._ref[r0 + i]
         size, tol = abs(res), self._tol1[r0 + i]

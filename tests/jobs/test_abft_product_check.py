@@ -3,6 +3,7 @@ bitwise, several or a damaged operand are uncorrectable, roundoff-sized flips ar
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -176,7 +177,11 @@ def test_a_bound_taken_after_b_was_upset_does_not_hide_the_damage() -> None:
     verdict = check.run()[1]
     assert verdict.status is Status.UNCORRECTABLE
     assert check.right._w_norm is None  # not taken from the upset B
-    flip_bit(b, 3 * 48 + 5, 60)  # restored: the bound is taken, the product is clean again
+    with np.errstate(all="ignore"):
+        assert math.isnan(check._strict_row(0))  # one row alone: no bound either
+    flip_bit(b, 3 * 48 + 5, 60)  # restored (as matmul restores an input, in place)
+    assert np.all(np.isfinite(check.row_tolerance()))  # the NaN bounds were not remembered
+    assert check.right._w_norm is not None
     assert check.run()[1].status is Status.CLEAN
 
 
