@@ -158,6 +158,13 @@ def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b() -> None
     past = np.abs(check.sums[:8] - check.left_sums[:8]) > check._tol1[:8]
     assert past.any()  # some residual is not exactly zero: past the first stage
     assert check.right._w_norm is None
+    # the same verdict when only one late row is passed one by one and the rest in arrays
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(abft, "_FEW_ROWS", 1)
+        again = ProductCheck(a, b)
+        again.prepare()
+        rows, worst, _ = again._row_flags(c, 0, 64)
+    assert rows == () and worst == pytest.approx(verdict.worst_ratio, rel=1e-5)
     flip_bit(c, 7 * 128 + 5, 62)  # a flagged row does go on to the last stage
     assert check.check(c).status is Status.CORRECTED
     assert check.right._w_norm is not None
@@ -280,15 +287,18 @@ def test_rows_past_stage_one_get_the_same_verdicts_one_by_one_as_array_at_a_time
     for flat, bit in flips:
         flip_bit(c, flat, bit % NBITS[dtype])
     verdicts = []
-    for few in (10**9, 0):  # every late row one by one; every late row in arrays
+    # every late row one by one; every late row in arrays; a few passed one by one, then the
+    # rest in arrays (the default, once more than a handful are late)
+    for few in (10**9, 0, 3):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(abft, "_FEW_ROWS", few)
             check = ProductCheck(a, b)
             check.prepare()
             verdicts.append(check._row_flags(c, 0, 64))
-    (rows_1, worst_1, sums_1), (rows_2, worst_2, sums_2) = verdicts
-    assert rows_1 == rows_2 and sums_1.tobytes() == sums_2.tobytes()
-    assert worst_1 == pytest.approx(worst_2, rel=1e-5, nan_ok=True)
+    rows_1, worst_1, sums_1 = verdicts[0]
+    for rows, worst, sums in verdicts[1:]:
+        assert rows == rows_1 and sums.tobytes() == sums_1.tobytes()
+        assert worst == pytest.approx(worst_1, rel=1e-5, nan_ok=True)
 
 
 def test_zero_mean_products_catch_upper_bits_of_all_but_tiny_elements() -> None:
