@@ -670,6 +670,11 @@ def _sum_bound(total: float, terms: int, eps: float) -> float:
     return total / (1.0 - 2.0 * half) if half < 0.25 else math.inf
 
 
+#: B up to this size gets its norm with u (a few microseconds while B is in cache); a larger
+#: one only when a row needs it (a pass over B that clean products do not need).
+_EAGER_NORM_BYTES = 1 << 20
+
+
 class RightSums:
     """What the row check needs from the right-hand operand B (K x n), computed once per B.
 
@@ -686,9 +691,10 @@ class RightSums:
       overflow it is the norm of the exact w instead, and :attr:`w` serves rows of A whose own
       sums of squares are out of range.
 
-    Clean products almost never need :attr:`w_norm`, so its pass over B is not paid up front;
-    when it is taken, B is first proved unchanged since u (see :meth:`_intact`).  A weight
-    matrix used for many products keeps one of these.
+    For a B of up to ``_EAGER_NORM_BYTES`` the norm is taken with u, while B is in cache (a
+    dot product of a few microseconds).  For a larger one it is a pass over B that clean
+    products almost never need, so it is taken on first use, after B is proved unchanged since
+    u (see :meth:`_intact`).  A weight matrix used for many products keeps one of these.
     """
 
     def __init__(self, b: FloatArray) -> None:
@@ -704,20 +710,31 @@ class RightSums:
         self.ones.fill(1)
         with np.errstate(all="ignore"):  # an inf or NaN in B shows in u: the check sees it
             self.u: FloatArray = b @ self.ones
+        if b.nbytes <= _EAGER_NORM_BYTES:
+            self._w_norm = self._norm()
+
+    @property
+    def has_norm(self) -> bool:
+        """Whether :attr:`w_norm` is at hand (taking it costs no pass over B)."""
+        return self._w_norm is not None
 
     @property
     def w_norm(self) -> float:
-        """An upper bound of ‖|B|·e‖₂, taken on first use; NaN (and taken on a later use) if B
-        no longer sums to u then."""
+        """An upper bound of ‖|B|·e‖₂ (for a large B taken on first use; NaN, and taken on a
+        later use, if B no longer sums to u then)."""
         if self._w_norm is None:
             if not self._intact():
                 return math.nan
-            facts = _facts(self.b.dtype)
-            with np.errstate(all="ignore"):
-                fro2 = _sum_bound(float(np.vdot(self.b, self.b)), self.b.size, facts.eps)
-            self._w_norm = (math.sqrt(self.cols * fro2)
-                            if facts.sumsq_lo <= fro2 <= facts.sumsq_hi else _norm2(self.w))
+            self._w_norm = self._norm()
         return self._w_norm
+
+    def _norm(self) -> float:
+        facts = _facts(self.b.dtype)
+        with np.errstate(all="ignore"):
+            fro2 = _sum_bound(float(np.vdot(self.b, self.b)), self.b.size, facts.eps)
+        if facts.sumsq_lo <= fro2 <= facts.sumsq_hi:
+            return math.sqrt(self.cols * fro2)
+        return _norm2(self.w)
 
     @property
     def w(self) -> FloatArray:
@@ -757,10 +774,11 @@ class ProductCheck:
     1. M_i = |A_i·(B·e)|, which is ≤ (|A||B|e)_i: a residual within *this* tolerance is within
        the real one, so the row passes with nothing more computed.  Most rows do (the actual
        roundoff is orders of magnitude below the worst case); those that do not are rows whose
-       sum A_i·(B·e) happens to cancel (a few per thousand on zero-mean data).  For them,
-       M_i = |A_i|·|B·e|, still ≤ (|A||B|e)_i (as |B·e| ≤ |B|·e) but free of cancellation:
-       one dot product of the row with |u|, and no pass over B.
-    2. For a row that fails both: M_i = ‖A_i‖₂·sqrt(n)·‖B‖_F ≥ (|A||B|e)_i (Cauchy-Schwarz), one
+       sum A_i·(B·e) happens to cancel (a few per thousand on zero-mean data).  When they are
+       few and B's norm is not at hand (a large B, see :class:`RightSums`), each is tried
+       against M_i = |A_i|·|B·e|, still ≤ (|A||B|e)_i (as |B·e| ≤ |B|·e) but free of
+       cancellation: one dot product of the row with |u|, and no pass over B.
+    2. Otherwise: M_i = ‖A_i‖₂·sqrt(n)·‖B‖_F ≥ (|A||B|e)_i (Cauchy-Schwarz), one
        dot product of the row with itself (memoised) and ‖B‖_F once.  This replaces the |A| and
        |B| passes a literal |A|·(|B|·e) needs; it is never below the exact bound, so it never
        flags honest roundoff; it is looser: about 1.6x on zero-mean data (under one bit of
@@ -872,13 +890,6 @@ class ProductCheck:
             return self._tol1.dtype.type(self._floor)
         return self._scale * mag + self._floor
 
-    def _lower_tolerance(self, rows: npt.NDArray[np.intp]) -> FloatArray:
-        """:meth:`_lower_row` for many rows at once (a damaged panel)."""
-        mag = (np.abs(self.a[rows]) @ np.abs(self.right.u)) * self._lower_shrink
-        tol = self._scale * mag + self._floor
-        tol[~np.isfinite(mag)] = self._floor
-        return tol
-
     def _strict_row(self, i: int) -> np.floating:
         """The stage-2 tolerance of row ``i`` of A alone: :meth:`_strict_tolerance`'s bound
         with scalar arithmetic (a clean product has a row or two here; a dozen array
@@ -962,59 +973,50 @@ class ProductCheck:
             np.divide(ratio, self._tol1[r0:r1], out=ratio)
             if ratio.size == 0:
                 return (), 0.0, sums
-            worst = self._pass_late_rows(sums, ratio, r0)
-            if worst is not None:
+            # argmax: the worst row in one C call (NaN first), without ndarray.max's wrapper
+            worst = float(ratio[int(ratio.argmax())])
+            if worst < 1.0:
                 return (), worst, sums
             late = np.flatnonzero(~(ratio < 1.0))
             if late.size > _FEW_ROWS:
                 return self._late_rows(sums, ratio, late, r0)
             flagged = []
             for i in late.tolist():
+                quick = self._quick_pass(sums, i, r0)
+                if quick is not None:
+                    ratio[i] = quick
+                    continue
                 bad, ratio[i] = self._late_row(sums, i, r0)
                 if bad:
                     flagged.append(i)
             worst = float(np.maximum.reduce(ratio))
         return tuple(flagged), worst, sums
 
-    def _pass_late_rows(self, sums: FloatArray, ratio: FloatArray, r0: int) -> float | None:
-        """The worst ratio of a panel whose every row passes, else None.
+    def _quick_pass(self, sums: FloatArray, i: int, r0: int) -> np.floating | None:
+        """|residual| / tolerance of a row past stage 1 that the cheapest sufficient bound
+        passes, else None (the caller then takes the general way).
 
-        The clean case, taken worst row first with ``argmax`` (one C call that also finds NaN):
-        a product's cold cache makes every further array operation cost more than the rows it
-        looks at.  None as soon as a row is flagged or more than ``_FEW_ROWS`` are past stage
-        1; the rows it passed then hold their final ratios (the caller's search for late rows
-        finds one again only at a ratio of exactly 1, and decides it the same way).
-        """
-        passed: list[tuple[int, np.floating]] = []
-        try:
-            while True:
-                i = int(ratio.argmax())
-                worst = float(ratio[i])
-                if worst < 1.0:
-                    return max([worst, *(float(value) for _, value in passed)])
-                if len(passed) >= _FEW_ROWS:
-                    return None
-                bad, value = self._late_row(sums, i, r0)
-                if bad:
-                    return None
-                passed.append((i, value))
-                ratio[i] = -1.0  # out of the next argmax
-        finally:
-            for i, value in passed:
-                ratio[i] = value
-
-    def _late_row(self, sums: FloatArray, i: int, r0: int) -> tuple[bool, np.floating]:
-        """(flagged, |residual| / the tolerance that decided) of one row past stage 1.
-
-        Numpy scalars of the panel's type, as :meth:`_late_rows`' arrays (whose dot products
-        may round differently in the last bits).  Called under the caller's
+        The cheapest bound: stage 2 when B's norm is at hand (one dot product of the row with
+        itself), else |A_i|·|u|, which needs no pass over B.  Called under the caller's
         ``np.errstate(all="ignore")``.
         """
         res = sums[i] - self._ref[r0 + i]
         size, tol = abs(res), self._tol1[r0 + i]
+        if math.isinf(res):
+            return None
+        if not size <= tol:
+            tol = self._strict_row(r0 + i) if self.right.has_norm else self._lower_row(r0 + i)
+        return size / tol if size <= tol else None
+
+    def _late_row(self, sums: FloatArray, i: int, r0: int) -> tuple[bool, np.floating]:
+        """(flagged, |residual| / the tolerance that decided) of one row past stage 1.
+
+        Numpy scalars of the panel's type: the same arithmetic as :meth:`_late_rows`' arrays.
+        Called under the caller's ``np.errstate(all="ignore")``.
+        """
+        res = sums[i] - self._ref[r0 + i]
+        size, tol = abs(res), self._tol1[r0 + i]
         infinite = math.isinf(res)
-        if not size <= tol or infinite:
-            tol = self._lower_row(r0 + i)
         if not size <= tol or infinite:
             tol = self._strict_row(r0 + i)
         return (not size <= tol or infinite), size / tol
@@ -1027,9 +1029,6 @@ class ProductCheck:
             res = sums[late] - self._ref[r0 + late]
             size = np.abs(res)
             tol = self._tol1[r0 + late]
-            lower = ~(size <= tol) | np.isinf(res)
-            if lower.any():
-                tol[lower] = self._lower_tolerance(late[lower] + r0)
             strict = ~(size <= tol) | np.isinf(res)
             if strict.any():
                 tol[strict] = self._strict_tolerance(late[strict] + r0)

@@ -140,14 +140,14 @@ def test_the_cancellation_free_bound_is_never_above_the_exact_one(dtype: type, k
     check = ProductCheck(a, b)
     with np.errstate(all="ignore"):
         lower = np.array([check._lower_row(i) for i in range(40)])
-        assert np.all(lower <= exact)
-        # array at a time (a damaged panel): the same bound, summed in another order
-        np.testing.assert_allclose(check._lower_tolerance(np.arange(40)), lower, rtol=1e-5)
+    assert np.all(lower <= exact)
 
 
-def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b() -> None:
+def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows of A orthogonal to B·e have references near zero and fail the first stage; the
-    cancellation-free bound passes them, and ‖B‖_F (a pass over B) is never taken."""
+    cancellation-free bound passes them, and ‖B‖_F (a pass over a large B) is never taken."""
+    monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", 0)  # B as large as matmul's
     rng = np.random.default_rng(22)
     a, b = rng.standard_normal((64, 256)), rng.standard_normal((256, 128))
     u = b @ np.ones(128)
@@ -158,22 +158,37 @@ def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b() -> None
     past = np.abs(check.sums[:8] - check.left_sums[:8]) > check._tol1[:8]
     assert past.any()  # some residual is not exactly zero: past the first stage
     assert check.right._w_norm is None
-    # the same verdict when only one late row is passed one by one and the rest in arrays
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(abft, "_FEW_ROWS", 1)
-        again = ProductCheck(a, b)
-        again.prepare()
-        rows, worst, _ = again._row_flags(c, 0, 64)
-    assert rows == () and worst == pytest.approx(verdict.worst_ratio, rel=1e-5)
+    # the same verdict when they are too many to look at one by one (stage 2, array at a time)
+    monkeypatch.setattr(abft, "_FEW_ROWS", 1)
+    again = ProductCheck(a, b)
+    again.prepare()
+    rows, worst, _ = again._row_flags(c, 0, 64)
+    assert rows == () and worst <= 1.0
+    assert again.right._w_norm is not None
     flip_bit(c, 7 * 128 + 5, 62)  # a flagged row does go on to the last stage
     assert check.check(c).status is Status.CORRECTED
     assert check.right._w_norm is not None
 
 
-def test_a_bound_taken_after_b_was_upset_does_not_hide_the_damage() -> None:
-    """‖B‖_F is taken when a row first needs it, after the product: from an upset B it would
-    widen the tolerance of the very rows the upset damaged (here rows whose A_i3 is too small
-    for their residual to stand out against a norm of 2e90).  B is proved unchanged first."""
+def test_a_small_b_has_its_norm_with_its_sums_and_a_large_one_when_a_row_needs_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    b = rng.standard_normal((64, 32))
+    eager = RightSums(b)
+    assert eager.has_norm  # 16 KiB: a few microseconds while it is in cache
+    monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", b.nbytes - 1)
+    right = RightSums(b)
+    assert not right.has_norm
+    assert right.w_norm == eager.w_norm and right.has_norm
+
+
+def test_a_bound_taken_after_b_was_upset_does_not_hide_the_damage(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The norm of a large B is taken when a row first needs it, after the product: from an
+    upset B it would widen the tolerance of the very rows the upset damaged (here rows whose
+    A_i3 is too small for their residual to stand out against a norm of 2e90).  B is proved
+    unchanged first."""
+    monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", 0)  # B as large as matmul's
     rng = np.random.default_rng(5)
     a, b = rng.standard_normal((32, 64)), rng.standard_normal((64, 48))
     a[:, 3] *= 1e-12
@@ -287,8 +302,7 @@ def test_rows_past_stage_one_get_the_same_verdicts_one_by_one_as_array_at_a_time
     for flat, bit in flips:
         flip_bit(c, flat, bit % NBITS[dtype])
     verdicts = []
-    # every late row one by one; every late row in arrays; a few passed one by one, then the
-    # rest in arrays (the default, once more than a handful are late)
+    # every late row one by one; every late row in arrays; one by one up to 3, then arrays
     for few in (10**9, 0, 3):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(abft, "_FEW_ROWS", few)
