@@ -250,8 +250,9 @@ def _check_operands(a: FloatArray, b: FloatArray, c: FloatArray | None = None) -
             raise TypeError(f"C is {c.dtype} but A, B are {a.dtype}")
 
 
-#: Rows past stage 1 up to which a check looks at them one by one (a clean product has one
-#: or two); more - a damaged panel - go through array operations.
+#: Rows past stage 1 up to which a check looks at them one by one (a clean product of random
+#: data has one or two); more - a damaged panel, or data whose references cancel by structure
+#: (a gradient whose rows sum to zero) - go through array operations.
 _FEW_ROWS = 16
 
 #: Bytes per row block: large enough to amortise the Python loop, small enough for L2 cache.
@@ -682,19 +683,20 @@ class RightSums:
     every product pays.  The rest is for rows the reference alone cannot pass (see
     :class:`ProductCheck`):
 
-    - |u| (taken from u at each use: a stored copy would be one more array an upset could
-      widen unseen), for the lower bound |A_i|·|u| ≤ (|A||B|e)_i (as |u| ≤ |B|·e) that does
-      not cancel;
-    - :attr:`w_norm` (on first use), an upper bound of ‖w‖₂ with w = |B|·e: sqrt(n)·‖B‖_F
-      (Cauchy-Schwarz on every row; ‖B‖_F² is one dot product of B with itself, no |B| pass),
-      so for any row of A, (|A||B|e)_i = |A_i|·w ≤ ‖A_i‖₂·w_norm.  When ‖B‖_F² would under- or
-      overflow it is the norm of the exact w instead, and :attr:`w` serves rows of A whose own
-      sums of squares are out of range.
+    - |u|, for the lower bound |A_i|·|u| ≤ (|A||B|e)_i (as |u| ≤ |B|·e) that does not
+      cancel; taken from u at each use, and only while u holds the bits it was taken with
+      (:meth:`u_unchanged`): an upset u, or a kept |u|, would widen that bound unseen;
+    - :attr:`w_norm` (with u for a small B, else on first use), an upper bound of ‖w‖₂ with
+      w = |B|·e: sqrt(n)·‖B‖_F (Cauchy-Schwarz on every row; ‖B‖_F² is one dot product of B
+      with itself, no |B| pass), so for any row of A, (|A||B|e)_i = |A_i|·w ≤ ‖A_i‖₂·w_norm.
+      When ‖B‖_F² would under- or overflow it is the norm of the exact w instead, and
+      :attr:`w` serves rows of A whose own sums of squares are out of range.
 
     For a B of up to ``_EAGER_NORM_BYTES`` the norm is taken with u, while B is in cache (a
     dot product of a few microseconds).  For a larger one it is a pass over B that clean
-    products almost never need, so it is taken on first use, after B is proved unchanged since
-    u (see :meth:`_intact`).  A weight matrix used for many products keeps one of these.
+    products almost never need, so it is taken on first use, once B is shown to still sum to u
+    bit for bit (:meth:`_intact`; it does not see two upsets that cancel in one row's sum).
+    A weight matrix used for many products keeps one of these.
     """
 
     def __init__(self, b: FloatArray) -> None:
@@ -710,6 +712,7 @@ class RightSums:
         self.ones.fill(1)
         with np.errstate(all="ignore"):  # an inf or NaN in B shows in u: the check sees it
             self.u: FloatArray = b @ self.ones
+        self._u_bits = self.u.tobytes()  # what u was: the lower bound trusts u (8 KiB at 1024)
         if b.nbytes <= _EAGER_NORM_BYTES:
             self._w_norm = self._norm()
 
@@ -747,6 +750,11 @@ class RightSums:
                 self._w = _abs_matvec(self.b, np.ones(self.cols, dtype=self.b.dtype))
         return self._w
 
+    def u_unchanged(self) -> bool:
+        """Whether u still holds the bits it was taken with.  The cancellation-free bound reads
+        u after the product, and an upset u would widen it unseen."""
+        return self.u.tobytes() == self._u_bits
+
     def _intact(self) -> bool:
         """Whether B still sums to u, bit for bit (the same call on the same shape).
 
@@ -756,7 +764,7 @@ class RightSums:
         bound is taken once B sums to u again.
         """
         with np.errstate(all="ignore"):
-            return bool((self.b @ self.ones).tobytes() == self.u.tobytes())
+            return bool((self.b @ self.ones).tobytes() == self._u_bits)
 
 
 class ProductCheck:
@@ -878,13 +886,16 @@ class ProductCheck:
                     mag[unsafe] = _abs_matvec(a_rows[unsafe], self.right.w)
                 tol = self._scale * mag + self._floor
             self._tol[todo] = tol
-            self._strict[todo] = ~np.isnan(tol)  # NaN (B upset since u): again next time
+            self._strict[todo] = ~np.isnan(tol)  # NaN (B upset since u, NaN in A): not kept
         return self._tol[rows]
 
     def _lower_row(self, i: int) -> np.floating:
         """The stage-1 tolerance of row ``i`` of A from |A_i|·|u|, a lower bound of
-        (|A||B|e)_i that does not cancel (the floor alone when it is not finite).  Called
+        (|A||B|e)_i that does not cancel (the floor alone when it is not finite, or when u
+        changed since it was taken).  Called
         under the caller's ``np.errstate(all="ignore")``."""
+        if not self.right.u_unchanged():
+            return self._tol1.dtype.type(self._floor)
         mag = np.dot(np.abs(self.a[i]), np.abs(self.right.u)) * self._lower_shrink
         if not math.isfinite(mag):
             return self._tol1.dtype.type(self._floor)
@@ -892,7 +903,7 @@ class ProductCheck:
 
     def _strict_row(self, i: int) -> np.floating:
         """The stage-2 tolerance of row ``i`` of A alone: :meth:`_strict_tolerance`'s bound
-        with scalar arithmetic (a clean product has a row or two here; a dozen array
+        with scalar arithmetic (a clean product has a few rows here; a dozen array
         operations on one element cost more than the whole pass over C on a cold cache).
         Called under the caller's ``np.errstate(all="ignore")``."""
         if not self._strict[i]:
@@ -906,7 +917,7 @@ class ProductCheck:
             elif not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
                 mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
             self._tol[i] = self._scale * mag + self._floor
-            self._strict[i] = not math.isnan(mag)  # NaN (B upset since u): again next time
+            self._strict[i] = not math.isnan(mag)  # NaN (B upset since u, NaN in A): not kept
         return self._tol[i]
 
     def row_tolerance(self, r0: int = 0, r1: int | None = None) -> FloatArray:
@@ -963,7 +974,7 @@ class ProductCheck:
 
         One pass over C and four vector operations decide every row whose ratio to its stage-1
         tolerance is below 1 (a rounded quotient below 1 means an exact one below 1; NaN and
-        infinities never are); only the rest, a few rows of a clean product at most, go
+        infinities never are); only the rest, a few rows of a clean random product, go
         through the exact comparisons and the later stages.
         """
         with np.errstate(all="ignore"):
@@ -1011,8 +1022,9 @@ class ProductCheck:
     def _late_row(self, sums: FloatArray, i: int, r0: int) -> tuple[bool, np.floating]:
         """(flagged, |residual| / the tolerance that decided) of one row past stage 1.
 
-        Numpy scalars of the panel's type: the same arithmetic as :meth:`_late_rows`' arrays.
-        Called under the caller's ``np.errstate(all="ignore")``.
+        Numpy scalars of the panel's type, as :meth:`_late_rows`' arrays (whose sums of squares
+        may round differently in the last bit).  Called under the caller's
+        ``np.errstate(all="ignore")``.
         """
         res = sums[i] - self._ref[r0 + i]
         size, tol = abs(res), self._tol1[r0 + i]

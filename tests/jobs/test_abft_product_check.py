@@ -159,7 +159,7 @@ def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b(
     assert past.any()  # some residual is not exactly zero: past the first stage
     assert check.right._w_norm is None
     # the same verdict when they are too many to look at one by one (stage 2, array at a time)
-    monkeypatch.setattr(abft, "_FEW_ROWS", 1)
+    monkeypatch.setattr(abft, "_FEW_ROWS", 0)
     again = ProductCheck(a, b)
     again.prepare()
     rows, worst, _ = again._row_flags(c, 0, 64)
@@ -168,6 +168,28 @@ def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b(
     flip_bit(c, 7 * 128 + 5, 62)  # a flagged row does go on to the last stage
     assert check.check(c).status is Status.CORRECTED
     assert check.right._w_norm is not None
+
+
+def test_an_upset_of_the_cached_b_sums_does_not_hide_a_fault_in_a_cancelling_row(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cancellation-free bound reads u = B·e after the product: a flip that made u[0]
+    7e19 would let it pass the damaged row 3 (stage 1 cancels there).  It is used only while
+    u holds the bits it was taken with; otherwise stage 2 decides, and the fault is repaired."""
+    monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", 0)  # B as large as matmul's
+    rng = np.random.default_rng(22)
+    a, b = rng.standard_normal((64, 256)), rng.standard_normal((256, 128))
+    u = b @ np.ones(128)
+    a[:8] -= np.outer(a[:8] @ u / (u @ u), u)
+    check = ProductCheck(a, b)
+    c, _ = check.run()
+    gold = c.copy()
+    assert check.right.u_unchanged()
+    flip_bit(check.right.u, 0, 58)
+    assert not check.right.u_unchanged()
+    flip_bit(c, 3 * 128 + 5, 62)
+    verdict = check.check(c)
+    assert verdict.status is Status.CORRECTED and verdict.located == frozenset({(3, 5)})
+    assert c.tobytes() == gold.tobytes()
 
 
 def test_a_small_b_has_its_norm_with_its_sums_and_a_large_one_when_a_row_needs_it(
@@ -295,14 +317,15 @@ def test_rows_past_stage_one_get_the_same_verdicts_one_by_one_as_array_at_a_time
     dtype: type, kind: str, seed: int, flips: list[tuple[int, int]]
 ) -> None:
     """A clean product has a row or two past stage 1, checked one by one; a damaged panel many,
-    checked array at a time: the two ways flag the same rows."""
+    checked array at a time: every way flags the same rows (B is small here, so the rows one
+    by one meet the same stage-2 bound as the arrays)."""
     a64, b64 = make_pair(kind, 64, 64, 64, seed)
     a, b = a64.astype(dtype), b64.astype(dtype)
     c = a @ b
     for flat, bit in flips:
         flip_bit(c, flat, bit % NBITS[dtype])
     verdicts = []
-    # every late row one by one; every late row in arrays; one by one up to 3, then arrays
+    # every late row one by one; every late row in arrays; one by one up to 3 late rows
     for few in (10**9, 0, 3):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(abft, "_FEW_ROWS", few)
