@@ -892,8 +892,8 @@ class ProductCheck:
     def _lower_row(self, i: int) -> np.floating:
         """The stage-1 tolerance of row ``i`` of A from |A_i|·|u|, a lower bound of
         (|A||B|e)_i that does not cancel (the floor alone when it is not finite, or when u
-        changed since it was taken).  Called
-        under the caller's ``np.errstate(all="ignore")``."""
+        changed since it was taken).  Called under the caller's ``np.errstate(all="ignore")``.
+        """
         if not self.right.u_unchanged():
             return self._tol1.dtype.type(self._floor)
         mag = np.dot(np.abs(self.a[i]), np.abs(self.right.u)) * self._lower_shrink
