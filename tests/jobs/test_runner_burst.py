@@ -80,3 +80,19 @@ def test_asked_for_the_worker_back_a_burst_ends_and_stores_nothing(run: runner.R
     run.hand_back.clear()
     stored = runner.step(run, 1e9, results(tmp_path))
     assert stored.steps == 0 and stored.result is not None
+
+
+def test_a_kind_that_raises_fails_its_job_and_not_the_worker(
+        run: runner.Running, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in a kind comes back as the job's error (the app marks the job failed); the
+    worker returns normally, and nothing is stored."""
+    runner.step(run, 1e9, results(tmp_path))
+    assert run.kind is not None
+
+    def broken(step: int) -> None:
+        raise ZeroDivisionError("a kind's bug")
+
+    monkeypatch.setattr(run.kind, "step", broken)
+    done = runner.step(run, 1e9, results(tmp_path), burst_s=60.0)
+    assert done.error == "ZeroDivisionError: a kind's bug"
+    assert done.result is None and done.checkpoint is None
