@@ -912,9 +912,9 @@ class ProductCheck:
             t = float(np.dot(row, row)) * self._sumsq_correction
             w_norm = self.right.w_norm
             mag = math.nan if math.isnan(t) else math.sqrt(t) * w_norm
-            if math.isnan(w_norm):
-                pass  # B changed since u: no bound from it (and no second pass to learn that)
-            elif not (facts.sumsq_lo <= t <= facts.sumsq_hi and math.isfinite(mag)):
+            # (a NaN norm: B changed since u; no bound from it, nor a second pass to learn that)
+            if not math.isnan(w_norm) and not (facts.sumsq_lo <= t <= facts.sumsq_hi
+                                               and math.isfinite(mag)):
                 mag = float(_abs_matvec(row.reshape(1, -1), self.right.w)[0])
             self._tol[i] = self._scale * mag + self._floor
             self._strict[i] = not math.isnan(mag)  # NaN (B upset since u, NaN in A): not kept
@@ -993,42 +993,27 @@ class ProductCheck:
                 return self._late_rows(sums, ratio, late, r0)
             flagged = []
             for i in late.tolist():
-                quick = self._quick_pass(sums, i, r0)
-                if quick is not None:
-                    ratio[i] = quick
-                    continue
                 bad, ratio[i] = self._late_row(sums, i, r0)
                 if bad:
                     flagged.append(i)
             worst = float(np.maximum.reduce(ratio))
         return tuple(flagged), worst, sums
 
-    def _quick_pass(self, sums: FloatArray, i: int, r0: int) -> np.floating | None:
-        """|residual| / tolerance of a row past stage 1 that the cheapest sufficient bound
-        passes, else None (the caller then takes the general way).
-
-        The cheapest bound: stage 2 when B's norm is at hand (one dot product of the row with
-        itself), else |A_i|·|u|, which needs no pass over B.  Called under the caller's
-        ``np.errstate(all="ignore")``.
-        """
-        res = sums[i] - self._ref[r0 + i]
-        size, tol = abs(res), self._tol1[r0 + i]
-        if math.isinf(res):
-            return None
-        if not size <= tol:
-            tol = self._strict_row(r0 + i) if self.right.has_norm else self._lower_row(r0 + i)
-        return size / tol if size <= tol else None
-
     def _late_row(self, sums: FloatArray, i: int, r0: int) -> tuple[bool, np.floating]:
         """(flagged, |residual| / the tolerance that decided) of one row past stage 1.
 
-        Numpy scalars of the panel's type, as :meth:`_late_rows`' arrays (whose sums of squares
-        may round differently in the last bit).  Called under the caller's
-        ``np.errstate(all="ignore")``.
+        While B's norm is not at hand (taking it would be a pass over B), the row is first
+        tried against |A_i|·|u|; otherwise, or when that fails, stage 2 decides.  Numpy scalars
+        of the panel's type, as :meth:`_late_rows`' arrays (whose sums of squares may round
+        differently in the last bit).  Called under the caller's ``np.errstate(all="ignore")``.
         """
         res = sums[i] - self._ref[r0 + i]
         size, tol = abs(res), self._tol1[r0 + i]
         infinite = math.isinf(res)
+        if not size <= tol and not infinite and not self.right.has_norm:
+            lower = self._lower_row(r0 + i)
+            if size <= lower:
+                return False, size / lower
         if not size <= tol or infinite:
             tol = self._strict_row(r0 + i)
         return (not size <= tol or infinite), size / tol
