@@ -11,6 +11,7 @@ import pytest
 
 from hil.stack import LocalStack, wait_until
 from tests.conftest import FAST
+from tests.hal.boards import copy_tree
 
 QUIET = (*FAST, "apps.world.upset_rate_per_bit_day=1e-11",
          "apps.radiation.housekeeping_period_s=0.2", "apps.jobs.housekeeping_period_s=0.2")
@@ -102,3 +103,19 @@ def test_a_job_runner_that_keeps_crashing_sends_the_spacecraft_to_safe(
     fired = tap.wait_event("radiation", "POLICY_FIRED")
     assert fired.data["args"]["action"] == "safe"
     wait_until(lambda: escalating.mode() == "SAFE", 10, "SAFE")
+
+
+def test_what_the_boards_edac_counters_add_is_evidence(run_dir: Path, tmp_path: Path) -> None:
+    """On a board with EDAC (a recorded x86 sysfs tree: 4 corrected errors at boot) the monitor
+    takes what the counters add since it last looked as evidence, not what they held."""
+    root = copy_tree("x86_laptop", tmp_path)
+    board = (*QUIET, "hal.backend=linux", f"hal.sysfs_root={root}")
+    with LocalStack(run_dir, overrides=board, log_to=run_dir / "stack.out") as stack:
+        tap = stack.tap("evt.radiation", "tlm.radiation")
+        before = tap.wait_telemetry("radiation", lambda t: t["edac"] == "4/0").data["upsets"]
+        (root / "sys/devices/system/edac/mc/mc1/ce_count").write_text("3\n")  # 1 → 3
+        assert stack.command("radiation", "scrub").ok
+        event = tap.wait_event("radiation", "EDAC")
+        assert (event.data["args"]["ce"], event.data["args"]["ue"]) == (2, 0)
+        tap.wait_telemetry("radiation", lambda t: t["edac"] == "6/0"
+                           and t["upsets"] == before + 2)
