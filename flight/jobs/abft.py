@@ -237,6 +237,15 @@ def flip_bit(array: npt.NDArray[np.floating], flat_index: int, bit: int) -> None
     bits[idx] ^= udt.type(1 << bit)
 
 
+@functools.cache
+def _ones(n: int, char: str) -> FloatArray:
+    """e, n ones of the type with this character code: made once and shared read-only, so
+    every row sum against a width of n is taken with the same bits (and no allocation)."""
+    e = np.ones(n, dtype=np.dtype(char))
+    e.flags.writeable = False
+    return e
+
+
 def _check_operands(a: FloatArray, b: FloatArray, c: FloatArray | None = None) -> None:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"cannot multiply {a.shape} by {b.shape}")
@@ -708,8 +717,7 @@ class RightSums:
         self._w: FloatArray | None = None
         self._w_norm: float | None = None
         #: e, the vector every row sum against B's width is taken with (shared: same bits).
-        self.ones = np.empty(self.cols, dtype=b.dtype)  # two C calls, not np.ones' Python
-        self.ones.fill(1)
+        self.ones = _ones(self.cols, b.dtype.char)
         with np.errstate(all="ignore"):  # an inf or NaN in B shows in u: the check sees it
             self.u: FloatArray = b @ self.ones
         self._u_bits = self.u.tobytes()  # what u was: the lower bound trusts u (8 KiB at 1024)
@@ -857,7 +865,9 @@ class ProductCheck:
 
     def prepare(self, r0: int = 0, r1: int | None = None) -> None:
         """Compute (once) A_i·(B·e) and the stage-1 tolerances for rows r0:r1 of A."""
-        r0, r1 = self._span(r0, r1)
+        r1 = self.m if r1 is None else r1
+        if not 0 <= r0 <= r1 <= self.m:  # (as _span, inline: one call fewer on a cold cache)
+            self._span(r0, r1)
         if self._unready == 0 or (self._unready < self.m and self._ready[r0:r1].all()):
             return
         with np.errstate(all="ignore"):
@@ -975,7 +985,10 @@ class ProductCheck:
         One pass over C and four vector operations decide every row whose ratio to its stage-1
         tolerance is below 1 (a rounded quotient below 1 means an exact one below 1; NaN and
         infinities never are); only the rest, a few rows of a clean random product, go
-        through the exact comparisons and the later stages.
+        through the exact comparisons and the later stages.  The worst of them is decided
+        first, alone: on a clean random product it is usually the only one, and the search
+        for all of them (three more vector operations, and a maximum over the ratios after)
+        costs more than the row itself on the cold cache a product leaves.
         """
         with np.errstate(all="ignore"):
             sums = c @ self._ones
@@ -985,9 +998,18 @@ class ProductCheck:
             if ratio.size == 0:
                 return (), 0.0, sums
             # argmax: the worst row in one C call (NaN first), without ndarray.max's wrapper
-            worst = float(ratio[int(ratio.argmax())])
+            top = int(ratio.argmax())
+            worst = float(ratio[top])
             if worst < 1.0:
                 return (), worst, sums
+            # The worst row alone first (see above); if it is flagged, or others remain, all
+            # of them are decided below (it again: the same decision).
+            bad, ratio[top] = self._late_row(sums, top, r0)
+            if not bad:
+                top = int(ratio.argmax())
+                worst = float(ratio[top])
+                if worst < 1.0:
+                    return (), worst, sums
             late = np.flatnonzero(~(ratio < 1.0))
             if late.size > _FEW_ROWS:
                 return self._late_rows(sums, ratio, late, r0)
@@ -1007,15 +1029,19 @@ class ProductCheck:
         of the panel's type, as :meth:`_late_rows`' arrays (whose sums of squares may round
         differently in the last bit).  Called under the caller's ``np.errstate(all="ignore")``.
         """
-        res = sums[i] - self._ref[r0 + i]
-        size, tol = abs(res), self._tol1[r0 + i]
+        row = r0 + i
+        res = sums[i] - self._ref[row]
+        size = abs(res)
         infinite = math.isinf(res)
-        if not size <= tol and not infinite and not self.right.has_norm:
-            lower = self._lower_row(r0 + i)
-            if size <= lower:
-                return False, size / lower
-        if not size <= tol or infinite:
-            tol = self._strict_row(r0 + i)
+        if not infinite:
+            tol = self._tol1[row]
+            if size <= tol:
+                return False, size / tol
+            if not self.right.has_norm:
+                lower = self._lower_row(row)
+                if size <= lower:
+                    return False, size / lower
+        tol = self._strict_row(row)
         return (not size <= tol or infinite), size / tol
 
     def _late_rows(
