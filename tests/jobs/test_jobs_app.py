@@ -178,6 +178,34 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_generation(
     assert done["sha256"] == golden("matmul", params)
 
 
+def test_a_rollback_restores_the_last_checkpoint_and_recomputes_to_the_same_result(
+    jobs_stack: LocalStack,
+) -> None:
+    """The running job goes rolled-back, comes back at its last checkpoint (ROLLED_BACK says
+    which step), runs on, and still ends on the golden result; a job not running cannot be
+    rolled back."""
+    params = {**MATMUL, "n": 1024, "panel_rows": 16}
+    often(jobs_stack, duty_cap=0.3)
+    job = submit(jobs_stack, "matmul", params)
+    wait_until(lambda: record(jobs_stack, job)["checkpoints"] >= 2, 30, "two checkpoints")
+    tap = jobs_stack.tap("evt.jobs")
+    reply = jobs_stack.command("jobs", "rollback", {"job": job})
+    assert reply.ok, reply.message
+    assert reply.data["state"] == "rolled-back" and reply.data["rollbacks"] == 1
+    event = tap.wait_event("jobs", "ROLLED_BACK", where=lambda a: a["job"] == job)
+    assert event.data["args"]["why"] == "commanded"
+    # the last checkpoint: written before the command, or by a step in flight when it came
+    assert 0 < event.data["args"]["step"] < reply.data["total_steps"]
+    assert event.data["args"]["generation"] != "none"
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 1.0})
+    jobs_stack.command("jobs", "param_activate")
+    done = wait_done(jobs_stack, job)
+    assert done["sha256"] == golden("matmul", params)
+    assert done["rollbacks"] == 1
+    refused = jobs_stack.command("jobs", "rollback", {"job": job})
+    assert not refused.ok and refused.reason.name == "NOT_PERMITTED"
+
+
 def test_duty_follows_the_cap_and_safe_pauses_and_checkpoints(jobs_stack: LocalStack) -> None:
     tap: BusTap = jobs_stack.tap("tlm.jobs", "evt.jobs")
     jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 0.4})
