@@ -237,15 +237,6 @@ def flip_bit(array: npt.NDArray[np.floating], flat_index: int, bit: int) -> None
     bits[idx] ^= udt.type(1 << bit)
 
 
-@functools.cache
-def _ones(n: int, char: str) -> FloatArray:
-    """e, n ones of the type with this character code: made once and shared read-only, so
-    every row sum against a width of n is taken with the same bits (and no allocation)."""
-    e = np.ones(n, dtype=np.dtype(char))
-    e.flags.writeable = False
-    return e
-
-
 def _check_operands(a: FloatArray, b: FloatArray, c: FloatArray | None = None) -> None:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"cannot multiply {a.shape} by {b.shape}")
@@ -717,7 +708,8 @@ class RightSums:
         self._w: FloatArray | None = None
         self._w_norm: float | None = None
         #: e, the vector every row sum against B's width is taken with (shared: same bits).
-        self.ones = _ones(self.cols, b.dtype.char)
+        self.ones = np.empty(self.cols, dtype=b.dtype)  # two C calls, not np.ones' Python
+        self.ones.fill(1)
         with np.errstate(all="ignore"):  # an inf or NaN in B shows in u: the check sees it
             self.u: FloatArray = b @ self.ones
         self._u_bits = self.u.tobytes()  # what u was: the lower bound trusts u (8 KiB at 1024)
@@ -790,10 +782,13 @@ class ProductCheck:
     1. M_i = |A_i·(B·e)|, which is ≤ (|A||B|e)_i: a residual within *this* tolerance is within
        the real one, so the row passes with nothing more computed.  Most rows do (the actual
        roundoff is orders of magnitude below the worst case); those that do not are rows whose
-       sum A_i·(B·e) happens to cancel (a few per thousand on zero-mean data).  When they are
-       few and B's norm is not at hand (a large B, see :class:`RightSums`), each is tried
-       against M_i = |A_i|·|B·e|, still ≤ (|A||B|e)_i (as |B·e| ≤ |B|·e) but free of
-       cancellation: one dot product of the row with |u|, and no pass over B.
+       sum A_i·(B·e) happens to cancel (a few per thousand on zero-mean data).  While B's
+       norm is not at hand (a large B, see :class:`RightSums`), the worst of them, and each of
+       them when they are few, is tried against M_i = |A_i|·|B·e|, still ≤ (|A||B|e)_i (as
+       |B·e| ≤ |B|·e) but free of cancellation: one dot product of the row with |u|, and no
+       pass over B.  (The worst alone first, because a clean product usually has just one:
+       when it passes and no other row remains, the verdict is out; otherwise the rows are
+       decided as if that step had not been taken.)
     2. Otherwise: M_i = ‖A_i‖₂·sqrt(n)·‖B‖_F ≥ (|A||B|e)_i (Cauchy-Schwarz), one
        dot product of the row with itself (memoised) and ‖B‖_F once.  This replaces the |A| and
        |B| passes a literal |A|·(|B|·e) needs; it is never below the exact bound, so it never
@@ -1002,14 +997,18 @@ class ProductCheck:
             worst = float(ratio[top])
             if worst < 1.0:
                 return (), worst, sums
-            # The worst row alone first (see above); if it is flagged, or others remain, all
-            # of them are decided below (it again: the same decision).
-            bad, ratio[top] = self._late_row(sums, top, r0)
-            if not bad:
-                top = int(ratio.argmax())
-                worst = float(ratio[top])
-                if worst < 1.0:
-                    return (), worst, sums
+            # The worst row alone first (see above), where rows are looked at one by one at
+            # all.  If it is flagged, or others remain, its ratio is put back and all of them
+            # are decided below, exactly as without this step (many late rows go array at a
+            # time, without the cancellation-free stage).
+            if _FEW_ROWS:
+                stage1 = ratio[top]
+                bad, ratio[top] = self._late_row(sums, top, r0)
+                if not bad:
+                    worst = float(ratio[int(ratio.argmax())])
+                    if worst < 1.0:
+                        return (), worst, sums
+                ratio[top] = stage1
             late = np.flatnonzero(~(ratio < 1.0))
             if late.size > _FEW_ROWS:
                 return self._late_rows(sums, ratio, late, r0)

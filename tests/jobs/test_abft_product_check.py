@@ -229,6 +229,32 @@ def test_a_bound_taken_after_b_was_upset_does_not_hide_the_damage(
     assert check.run()[1].status is Status.CLEAN
 
 
+@pytest.mark.parametrize("late", [1, abft._FEW_ROWS, abft._FEW_ROWS + 1, abft._FEW_ROWS + 2])
+def test_the_worst_late_row_first_changes_no_verdict(
+        monkeypatch: pytest.MonkeyPatch, late: int) -> None:
+    """The check decides its worst late row alone before looking for the others; whatever it
+    finds there, the verdict is the one the others' way gives.  Here every row's reference
+    cancels, and a large B is upset at rest after its sums were taken (C is right): one row
+    alone, or a few, pass the cancellation-free bound from the intact u; more than a few go
+    array at a time to stage 2, which has no bound from a changed B and flags them all."""
+    monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", 0)  # B as large as matmul's
+    rng = np.random.default_rng(7)
+    b = rng.standard_normal((96, 40))
+    a = rng.standard_normal((late, 96))
+    u = b @ np.ones(40)
+    a -= np.outer(a @ u / (u @ u), u)  # every A_i·(B·e) cancels
+    check = ProductCheck(a, b)
+    check.prepare()
+    c = check.product()
+    flip_bit(b, 5 * 40 + 3, 45)
+    with np.errstate(all="ignore"):
+        rows, worst, _ = check._row_flags(c, 0, late)
+    if late <= abft._FEW_ROWS:
+        assert rows == () and worst <= 1.0
+    else:
+        assert rows == tuple(range(late)) and math.isnan(worst)
+
+
 # --- single flips in the result -------------------------------------------------------------
 
 
