@@ -206,6 +206,34 @@ def test_a_rollback_restores_the_last_checkpoint_and_recomputes_to_the_same_resu
     assert not refused.ok and refused.reason.name == "NOT_PERMITTED"
 
 
+def test_a_job_whose_model_is_damaged_before_it_starts_fails_with_the_reason(
+    jobs_stack: LocalStack,
+) -> None:
+    """An inference job's model is checked when the job is submitted and again when it starts.
+    Damaged on disk in between (one bit of the stored mlp_train result), it fails the job with
+    the reason before anything is computed, and the runner goes on with the next job."""
+    trained = wait_done(jobs_stack, submit(jobs_stack, "mlp_train", {"seed": 3}))
+    model = jobs_stack.run_dir.results_dir / trained["result"]
+    often(jobs_stack, duty_cap=0.02)  # the job ahead holds the CPUs while the model is damaged
+    ahead = submit(jobs_stack, "matmul", {**MATMUL, "n": 1024}, priority=5)
+    wait_step(jobs_stack, ahead, 1)
+    job = submit(jobs_stack, "inference", {"model": str(model), "batches": 2})
+    raw = bytearray(model.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    model.write_bytes(bytes(raw))
+    tap = jobs_stack.tap("evt.jobs")
+    assert jobs_stack.command("jobs", "cancel", {"job": ahead}).ok
+    failed = tap.wait_event("jobs", "JOB_FAILED", where=lambda a: a["job"] == job)
+    assert "damaged" in failed.data["args"]["why"]
+    r = record(jobs_stack, job)
+    assert r["state"] == "failed" and "damaged" in r["error"]
+    assert r["steps_done"] == 0 and not r["result"]
+    jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 1.0})
+    jobs_stack.command("jobs", "param_activate")
+    after = submit(jobs_stack, "matmul", MATMUL)
+    assert wait_done(jobs_stack, after)["sha256"] == golden("matmul", MATMUL)
+
+
 def test_duty_follows_the_cap_and_safe_pauses_and_checkpoints(jobs_stack: LocalStack) -> None:
     tap: BusTap = jobs_stack.tap("tlm.jobs", "evt.jobs")
     jobs_stack.command("jobs", "param_load", {"name": "duty_cap", "value": 0.4})
