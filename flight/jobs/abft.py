@@ -747,7 +747,7 @@ class RightSums:
             if not self._intact():
                 return np.full(self.inner, np.nan, dtype=self.b.dtype)
             with np.errstate(all="ignore"):
-                self._w = _abs_matvec(self.b, np.ones(self.cols, dtype=self.b.dtype))
+                self._w = _abs_matvec(self.b, self.ones)
         return self._w
 
     def u_unchanged(self) -> bool:
@@ -860,9 +860,7 @@ class ProductCheck:
 
     def prepare(self, r0: int = 0, r1: int | None = None) -> None:
         """Compute (once) A_i·(B·e) and the stage-1 tolerances for rows r0:r1 of A."""
-        r1 = self.m if r1 is None else r1
-        if not 0 <= r0 <= r1 <= self.m:  # (as _span, inline: one call fewer on a cold cache)
-            self._span(r0, r1)
+        r0, r1 = self._span(r0, r1)
         if self._unready == 0 or (self._unready < self.m and self._ready[r0:r1].all()):
             return
         with np.errstate(all="ignore"):

@@ -129,6 +129,12 @@ def test_the_row_bound_is_never_below_the_exact_one(dtype: type, kind: str) -> N
     assert np.all(ProductCheck(a, b).row_tolerance() >= exact * (1 - 1e-6))
 
 
+def cancel_references(a: np.ndarray, b: np.ndarray, rows: slice = slice(None)) -> None:
+    """Make A_i·(B·e) cancel to roundoff for these rows of A (B·e projected out, in place)."""
+    u = b @ np.ones(b.shape[1])
+    a[rows] -= np.outer(a[rows] @ u / (u @ u), u)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("kind", ["normal", "wide_range", "hilbert", "positive", "cancel"])
 def test_the_cancellation_free_bound_is_never_above_the_exact_one(dtype: type, kind: str) -> None:
@@ -150,8 +156,7 @@ def test_cancelling_rows_of_a_clean_product_need_no_second_pass_over_b(
     monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", 0)  # B as large as matmul's
     rng = np.random.default_rng(22)
     a, b = rng.standard_normal((64, 256)), rng.standard_normal((256, 128))
-    u = b @ np.ones(128)
-    a[:8] -= np.outer(a[:8] @ u / (u @ u), u)  # A_i·(B·e) cancels to roundoff, rows 0..7
+    cancel_references(a, b, slice(0, 8))  # A_i·(B·e) cancels to roundoff, rows 0..7
     check = ProductCheck(a, b)
     c, verdict = check.run()
     assert verdict.status is Status.CLEAN and verdict.worst_ratio <= 1.0
@@ -178,8 +183,7 @@ def test_an_upset_of_the_cached_b_sums_does_not_hide_a_fault_in_a_cancelling_row
     monkeypatch.setattr(abft, "_EAGER_NORM_BYTES", 0)  # B as large as matmul's
     rng = np.random.default_rng(22)
     a, b = rng.standard_normal((64, 256)), rng.standard_normal((256, 128))
-    u = b @ np.ones(128)
-    a[:8] -= np.outer(a[:8] @ u / (u @ u), u)
+    cancel_references(a, b, slice(0, 8))
     check = ProductCheck(a, b)
     c, _ = check.run()
     gold = c.copy()
@@ -241,8 +245,7 @@ def test_the_worst_late_row_first_changes_no_verdict(
     rng = np.random.default_rng(7)
     b = rng.standard_normal((96, 40))
     a = rng.standard_normal((late, 96))
-    u = b @ np.ones(40)
-    a -= np.outer(a @ u / (u @ u), u)  # every A_i·(B·e) cancels
+    cancel_references(a, b)  # every A_i·(B·e) cancels
     check = ProductCheck(a, b)
     check.prepare()
     c = check.product()
